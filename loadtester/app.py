@@ -1,0 +1,92 @@
+"""create_app(settings): routes, middlewares and the resources opened in cleanup_ctx."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from loadtester import metrics
+from loadtester.auth import NamespaceAuthorizer
+from loadtester.errors import LoadtesterError
+from loadtester.gates import MemoryGateStore, SqliteGateStore
+from loadtester.keys import AUTHORIZER, GATES, HTTP_CLIENT, RUNNER, SETTINGS
+from loadtester.logs import get_logger
+from loadtester.routes import gates, health, tasks
+from loadtester.settings import Settings
+from loadtester.store import open_database
+from loadtester.tasks.base import TaskEnvironment
+from loadtester.tasks.runner import TaskRunner
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_QUIET_PATHS = frozenset({"/healthz", "/metrics"})
+
+
+@web.middleware
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Typed errors become their status and a one-line body; every request is logged once."""
+    started = time.monotonic()
+    log = get_logger(method=request.method, path=request.path, remote=request.remote)
+    try:
+        response = await handler(request)
+    except LoadtesterError as error:
+        response = web.Response(status=error.status, text=error.message)
+        log = log.bind(reason=error.message)
+    except web.HTTPException as error:
+        response = web.Response(status=error.status, text=error.reason)
+    except Exception:
+        log.exception("request crashed")
+        response = web.Response(status=500, text="internal error; see the service log")
+    route = request.match_info.route.resource
+    path = route.canonical if route is not None and request.path != "/" else request.path
+    metrics.HTTP_REQUESTS.labels("/" if path == "/{tail}" else path, request.method,
+                                 str(response.status)).inc()
+    if request.path not in _QUIET_PATHS or response.status >= 400:
+        log.info("request", status=response.status,
+                 duration=round(time.monotonic() - started, 4))
+    return response
+
+
+async def _http_client(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[HTTP_CLIENT] = session
+        yield
+
+
+async def _gate_store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.in_memory:
+        app[GATES] = MemoryGateStore()
+        yield
+        return
+    database = open_database(settings.database_path)
+    app[GATES] = SqliteGateStore(database)
+    try:
+        yield
+    finally:
+        database.close()
+
+
+async def _task_runner(app: web.Application) -> AsyncIterator[None]:
+    app[RUNNER] = TaskRunner(TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT]))
+    yield
+    await app[RUNNER].shutdown(0)
+
+
+async def _stop_tasks(app: web.Application) -> None:
+    await app[RUNNER].shutdown(app[SETTINGS].shutdown_grace)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The whole service; no I/O happens until the app starts."""
+    app = web.Application(middlewares=[answer_errors], client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[AUTHORIZER] = NamespaceAuthorizer(settings.namespace_regexp)
+    app.cleanup_ctx.extend([_http_client, _gate_store, _task_runner])
+    app.on_shutdown.append(_stop_tasks)
+    health.add_routes(app)
+    gates.add_routes(app)
+    tasks.add_routes(app)  # last: it claims every other path
+    return app

@@ -1,0 +1,186 @@
+"""Command line: the Go service's single-dash flags, plus subcommands (`serve` is the default)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from loadtester.durations import parse_go_duration
+from loadtester.settings import Settings, default_state_dir
+
+ENV_PREFIX = "LOADTESTER_"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One command-line flag and the Settings field it fills."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    is_bool: bool = False
+    secret: bool = False
+
+    @property
+    def field(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.field.upper()
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "t", "true", "yes", "on"):
+        return True
+    if value in ("0", "f", "false", "no", "off"):
+        return False
+    raise ValueError(f"invalid boolean {text!r}")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"invalid number {text!r}") from None
+
+
+FLAGS: tuple[Flag, ...] = (
+    Flag("port", "listen port (default 9090)", _int),
+    Flag("host", "listen address (default: all interfaces)"),
+    Flag("timeout", "task timeout, Go duration such as 90s, 1m30s, 1h (default 1h)",
+         parse_go_duration),
+    Flag("log-level", "debug, info, warning or error (default debug)"),
+    Flag("namespace-regexp", "serve only canaries whose namespace matches this regexp"),
+    Flag("zap-encoding", "log encoding: json or console (default json)"),
+    Flag("zap-replace-globals", "accepted for compatibility, ignored", _bool, is_bool=True),
+    Flag("state", f"directory of the embedded SQLite store, or 'memory' to keep nothing "
+         f"(default {default_state_dir()})"),
+    Flag("max-background-tasks", "background tasks allowed at once; past it POST / answers 429 "
+         "(default 64)", _int),
+    Flag("background-failures", "report: answer 500 on the next call after a background task "
+         "failed; ignore: the Go behaviour (default report)"),
+    Flag("kill-grace", "time between SIGTERM and SIGKILL of a task's process group (default 2s)",
+         parse_go_duration),
+    Flag("shutdown-grace", "on SIGTERM, how long running checks may finish before they are "
+         "ended (default 10s)", parse_go_duration),
+    Flag("load-workers", "worker processes of the built-in load generator (default: one per "
+         "core)", _int),
+    Flag("config", "YAML file with event sinks and routes"),
+    Flag("slack-url", "Slack incoming webhook URL for events", secret=True),
+    Flag("msteams-url", "Microsoft Teams Workflows webhook URL for events", secret=True),
+    Flag("discord-url", "Discord webhook URL for events", secret=True),
+    Flag("gchat-url", "Google Chat webhook URL for events", secret=True),
+    Flag("rocket-url", "Rocket.Chat webhook URL for events", secret=True),
+    Flag("alertmanager-url", "Prometheus Alertmanager base URL for events"),
+    Flag("event-webhook-url", "generic webhook URL receiving every event as JSON", secret=True),
+)
+_BY_NAME = {flag.name: flag for flag in FLAGS}
+
+
+class UsageError(Exception):
+    """A bad command line or environment value; the message is one line."""
+
+
+def usage() -> str:
+    """The --help text."""
+    lines = [
+        "usage: loadtester [serve] [flags]     run the webhook service",
+        "       loadtester load [hey flags] URL  run the built-in load generator",
+        "",
+        "Flags take -flag=value, -flag value or --flag. Each may also be set by the",
+        f"environment variable {ENV_PREFIX}<NAME> (e.g. {ENV_PREFIX}LOG_LEVEL=info); URLs of "
+        "event sinks also by <NAME>_FILE, a file holding the value.",
+        "",
+    ]
+    for flag in FLAGS:
+        lines.append(f"  -{flag.name}")
+        lines.append(f"        {flag.help}  [env {flag.env}]")
+    return "\n".join(lines)
+
+
+def _convert(flag: Flag, raw: str, origin: str) -> Any:
+    try:
+        return flag.parse(raw)
+    except ValueError as exc:
+        raise UsageError(f"invalid value {raw!r} for {origin}: {exc}") from None
+
+
+def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for flag in FLAGS:
+        file_var = flag.env + "_FILE"
+        if flag.env in environ:
+            values[flag.field] = _convert(flag, environ[flag.env], flag.env)
+        elif flag.secret and file_var in environ:
+            try:
+                values[flag.field] = Path(environ[file_var]).read_text().strip()
+            except OSError as exc:
+                raise UsageError(f"cannot read {file_var}: {exc.strerror}") from None
+    return values
+
+
+def _from_arguments(args: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        position += 1
+        if not arg.startswith("-") or arg in ("-", "--"):
+            raise UsageError(f"unexpected argument {arg!r}")
+        name, has_value, raw = arg.lstrip("-").partition("=")
+        flag = _BY_NAME.get(name)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if not has_value:
+            if flag.is_bool:
+                raw = "true"
+            elif position < len(args):
+                raw = args[position]
+                position += 1
+            else:
+                raise UsageError(f"flag needs an argument: -{name}")
+        values[flag.field] = _convert(flag, raw, f"flag -{name}")
+    return values
+
+
+def parse_settings(args: Sequence[str], environ: dict[str, str] | None = None) -> Settings:
+    """Build Settings from flags over environment variables over defaults."""
+    values = _from_environment(dict(os.environ) if environ is None else environ)
+    values.update(_from_arguments(args))
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        raise UsageError(f"invalid value for flag -{field.replace('_', '-')}: "
+                         f"{error['msg']}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `loadtester` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "load":
+        from loadtester.loadgen.cli import main as load_main
+
+        return load_main(args[1:])
+    if args and args[0] == "serve":
+        args = args[1:]
+    if any(arg.lstrip("-") in ("h", "help") for arg in args):
+        print(usage())
+        return 0
+    try:
+        settings = parse_settings(args)
+    except UsageError as exc:
+        print(f"loadtester: {exc}", file=sys.stderr)
+        return 2
+    from loadtester.server import serve
+
+    return serve(settings)

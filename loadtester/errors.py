@@ -1,0 +1,61 @@
+"""One error hierarchy; a middleware turns each into its status and a one-line plain-text body.
+
+    LoadtesterError (500)
+    ├── BadRequest (400)
+    │   └── InvalidPayload (400)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    ├── PayloadTooLarge (413)
+    ├── TooManyTasks (429)
+    ├── ServiceUnavailable (503)
+    └── CheckFailed (500)  a task ran and failed: Flagger counts it as a failed check
+        └── BackgroundTaskFailed (500)
+"""
+
+from __future__ import annotations
+
+
+class LoadtesterError(Exception):
+    """Base of every error the service answers with; `str(error)` is the response body."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(LoadtesterError):
+    status = 400
+
+
+class InvalidPayload(BadRequest):
+    """The body is not a webhook payload."""
+
+
+class Forbidden(LoadtesterError):
+    status = 403
+
+
+class NotFound(LoadtesterError):
+    status = 404
+
+
+class PayloadTooLarge(LoadtesterError):
+    status = 413
+
+
+class TooManyTasks(LoadtesterError):
+    status = 429
+
+
+class ServiceUnavailable(LoadtesterError):
+    status = 503
+
+
+class CheckFailed(LoadtesterError):
+    """A task ran and failed."""
+
+
+class BackgroundTaskFailed(CheckFailed):
+    """The previous run of a background task failed; it has been started again."""

@@ -1,0 +1,241 @@
+"""Outcome of a load run (:class:`LoadResult`) and the pass/fail rules on it (:class:`Thresholds`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from loadtester.loadgen.durations import format_duration, parse_go_duration
+from loadtester.loadgen.histogram import Histogram
+from loadtester.loadgen.spec import LoadSpecError
+
+__all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "format_percent"]
+
+# Transport error kinds (the ``kind`` label of loadtester_load_errors_total).
+ERROR_KINDS = ("refused", "timeout", "reset", "other")
+
+
+def format_percent(value: float) -> str:
+    """``0%``, ``0.05%``, ``0.2%``, ``12.5%``, ``100%``."""
+    if value == 0:
+        return "0%"
+    text = f"{value:.2f}" if value < 0.1 else f"{value:.1f}"
+    return text.rstrip("0").rstrip(".") + "%"
+
+
+class ResultView(Protocol):
+    """What thresholds need from a result: ours or one parsed from hey's output."""
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def error_rate(self) -> float: ...
+
+    @property
+    def achieved_rate(self) -> float: ...
+
+    def latency(self, p: float) -> float | None:
+        """Latency in seconds at percentile ``p``, None when unknown."""
+        ...
+
+
+@dataclass
+class LoadResult:
+    """Counts, errors and latency of a run (or of a slice of one: a worker, an interval)."""
+
+    status_counts: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    histogram: Histogram = field(default_factory=Histogram)
+    elapsed: float = 0.0
+    target_rate: float = 0.0
+    unsent: int = 0  # scheduled requests never sent because every slot was busy at the end
+
+    @property
+    def responses(self) -> int:
+        """Requests that got an HTTP response (any status)."""
+        return sum(self.status_counts.values())
+
+    @property
+    def transport_errors(self) -> int:
+        """Requests that got no response (refused, timeout, reset, other)."""
+        return sum(self.errors.values())
+
+    @property
+    def total(self) -> int:
+        """Requests completed: responses plus transport errors."""
+        return self.responses + self.transport_errors
+
+    @property
+    def failed(self) -> int:
+        """Responses outside 2xx/3xx plus transport errors."""
+        bad = sum(n for code, n in self.status_counts.items() if not 200 <= code < 400)
+        return bad + self.transport_errors
+
+    @property
+    def error_rate(self) -> float:
+        """Failed requests in percent of all requests (0 when there were none)."""
+        return 100.0 * self.failed / self.total if self.total else 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        """Requests completed per second of elapsed time."""
+        return self.total / self.elapsed if self.elapsed > 0 else 0.0
+
+    def latency(self, p: float) -> float | None:
+        """Latency in seconds at percentile ``p`` of responses, None without responses."""
+        if self.histogram.count == 0:
+            return None
+        return self.histogram.percentile(p) / 1e6
+
+    def merge(self, other: LoadResult) -> None:
+        """Add another worker's or interval's counts; elapsed becomes the longer one."""
+        for code, n in other.status_counts.items():
+            self.status_counts[code] = self.status_counts.get(code, 0) + n
+        for kind, n in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + n
+        self.histogram.merge(other.histogram)
+        self.elapsed = max(self.elapsed, other.elapsed)
+        self.unsent += other.unsent
+
+    def summary_line(self) -> str:
+        """``1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors``."""
+        head = f"{self.total} requests in {self.elapsed:.1f}s ({self.achieved_rate:.1f}/s)"
+        p50, p99 = self.latency(50), self.latency(99)
+        lat = (
+            f", p50 {format_duration(p50)} p99 {format_duration(p99)}"
+            if p50 is not None and p99 is not None
+            else ""
+        )
+        return f"{head}{lat}, {format_percent(self.error_rate)} errors"
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able form, also sent between processes."""
+        return {
+            "codes": {str(k): v for k, v in self.status_counts.items()},
+            "errors": dict(self.errors),
+            "hist": self.histogram.to_wire(),
+            "elapsed": self.elapsed,
+            "target_rate": self.target_rate,
+            "unsent": self.unsent,
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> LoadResult:
+        """Rebuild from :meth:`to_wire` output."""
+        return cls(
+            status_counts={int(k): int(v) for k, v in data.get("codes", {}).items()},
+            errors={str(k): int(v) for k, v in data.get("errors", {}).items()},
+            histogram=Histogram.from_wire(data.get("hist", {})),
+            elapsed=float(data.get("elapsed", 0.0)),
+            target_rate=float(data.get("target_rate", 0.0)),
+            unsent=int(data.get("unsent", 0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A readable JSON document for ``-o json`` and logs (latencies in seconds)."""
+        points = (50, 75, 90, 95, 99, 99.9)
+        lat = {f"p{p:g}": self.latency(p) for p in points}
+        hist = self.histogram
+        return {
+            "requests": self.total,
+            "responses": self.responses,
+            "elapsed": round(self.elapsed, 6),
+            "rate": round(self.achieved_rate, 3),
+            "target_rate": self.target_rate,
+            "error_rate": round(self.error_rate, 4),
+            "status_codes": {str(k): v for k, v in sorted(self.status_counts.items())},
+            "errors": dict(sorted(self.errors.items())),
+            "unsent": self.unsent,
+            "latency": {
+                "min": hist.min / 1e6 if hist.count else None,
+                "mean": hist.mean / 1e6 if hist.count else None,
+                "max": hist.max / 1e6 if hist.count else None,
+                **lat,
+            },
+            "summary": self.summary_line(),
+        }
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Optional limits: error rate (percent), p50/p95/p99 latency (seconds), minimum rate."""
+
+    max_error_rate: float | None = None
+    max_p50: float | None = None
+    max_p95: float | None = None
+    max_p99: float | None = None
+    min_rate: float | None = None
+
+    @property
+    def any(self) -> bool:
+        """True when at least one limit is set."""
+        return any(
+            v is not None
+            for v in (self.max_error_rate, self.max_p50, self.max_p95, self.max_p99, self.min_rate)
+        )
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, str]) -> Thresholds:
+        """Read ``maxErrorRate`` (percent), ``maxP50``/``maxP95``/``maxP99`` (Go durations;
+        a bare number is milliseconds) and ``minRate`` (requests/s); others are ignored."""
+        return cls(
+            max_error_rate=_number(metadata, "maxErrorRate"),
+            max_p50=_latency(metadata, "maxP50"),
+            max_p95=_latency(metadata, "maxP95"),
+            max_p99=_latency(metadata, "maxP99"),
+            min_rate=_number(metadata, "minRate"),
+        )
+
+    def evaluate(self, result: ResultView) -> str | None:
+        """The first broken limit as one line, or None when all hold."""
+        if not self.any:
+            return None
+        total = result.total
+        if total == 0:
+            return "no requests completed"
+        errors = f"{format_percent(result.error_rate)} errors"
+        over = f"over {total} requests"
+        if self.max_error_rate is not None and result.error_rate > self.max_error_rate:
+            limit = format_percent(self.max_error_rate)
+            return f"error rate {format_percent(result.error_rate)} > {limit} {over}"
+        for p, limit in ((99, self.max_p99), (95, self.max_p95), (50, self.max_p50)):
+            if limit is None:
+                continue
+            value = result.latency(p)
+            if value is None:
+                return f"p{p} unknown (no responses) {over}, {errors}"
+            if value > limit:
+                got, want = format_duration(value), format_duration(limit)
+                return f"p{p} {got} > {want} {over}, {errors}"
+        if self.min_rate is not None and result.achieved_rate < self.min_rate:
+            return f"rate {result.achieved_rate:.1f}/s < {self.min_rate:g}/s {over}, {errors}"
+        return None
+
+
+def _number(metadata: Mapping[str, str], key: str) -> float | None:
+    text = str(metadata.get(key, "")).strip().rstrip("%")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise LoadSpecError(f"metadata {key} {text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise LoadSpecError(f"metadata {key} must be >= 0, got {text!r}")
+    return value
+
+
+def _latency(metadata: Mapping[str, str], key: str) -> float | None:
+    text = str(metadata.get(key, "")).strip()
+    if not text:
+        return None
+    try:
+        return float(text) / 1000.0
+    except ValueError:
+        pass
+    try:
+        return parse_go_duration(text)
+    except ValueError as exc:
+        raise LoadSpecError(f"metadata {key}: {exc}") from None

@@ -1,0 +1,21 @@
+"""Thin HTTP handlers: parse, authorise, hand over, answer."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from loadtester.errors import PayloadTooLarge
+from loadtester.keys import AUTHORIZER, SETTINGS
+from loadtester.models import WebhookPayload, parse_payload
+
+
+async def read_payload(request: web.Request) -> WebhookPayload:
+    """The request's webhook payload, checked against the namespace regexp."""
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise PayloadTooLarge(f"request body larger than {limit} bytes") from None
+    payload = parse_payload(body)
+    request.app[AUTHORIZER].check(payload)
+    return payload

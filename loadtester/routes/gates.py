@@ -1,0 +1,65 @@
+"""Manual gates: approve, halt, and the open/close/check pairs of gates and rollbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from loadtester import metrics
+from loadtester.gates import GateChange, gate_key, rollback_key
+from loadtester.keys import GATES
+from loadtester.logs import get_logger
+from loadtester.routes import read_payload
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+KeyOf = Callable[[str, str], str]
+
+
+async def approve(_request: web.Request) -> web.Response:
+    """Always approves."""
+    return web.Response(text="OK")
+
+
+async def halt(_request: web.Request) -> web.Response:
+    """Always refuses."""
+    return web.Response(status=403, text="Forbidden")
+
+
+def _check(gate: str, key_of: KeyOf) -> Handler:
+    async def check(request: web.Request) -> web.Response:
+        payload = await read_payload(request)
+        is_open = request.app[GATES].is_open(key_of(payload.name, payload.namespace))
+        metrics.GATE_OPEN.labels(gate, payload.name, payload.namespace).set(int(is_open))
+        get_logger(**payload.log_fields()).debug(f"{gate} check", approved=is_open)
+        if is_open:
+            return web.Response(text="Approved")
+        return web.Response(status=403, text="Forbidden")
+
+    return check
+
+
+def _switch(gate: str, key_of: KeyOf, is_open: bool) -> Handler:
+    async def switch(request: web.Request) -> web.Response:
+        payload = await read_payload(request)
+        who = request.headers.get("X-Forwarded-For") or request.remote or ""
+        change = GateChange(is_open, by=who, checksum=payload.checksum)
+        request.app[GATES].set(key_of(payload.name, payload.namespace), change)
+        metrics.GATE_OPEN.labels(gate, payload.name, payload.namespace).set(int(is_open))
+        get_logger(**payload.log_fields()).info(
+            f"{gate} {'opened' if is_open else 'closed'}", remote=who, checksum=payload.checksum
+        )
+        return web.Response(status=202)
+
+    return switch
+
+
+def add_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_route("*", "/gate/approve", approve)
+    router.add_route("*", "/gate/halt", halt)
+    for prefix, gate, key_of in (("/gate", "gate", gate_key),
+                                 ("/rollback", "rollback", rollback_key)):
+        router.add_route("*", f"{prefix}/check", _check(gate, key_of))
+        router.add_route("*", f"{prefix}/open", _switch(gate, key_of, True))
+        router.add_route("*", f"{prefix}/close", _switch(gate, key_of, False))

@@ -1,0 +1,43 @@
+"""Run the service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from loadtester.app import create_app
+from loadtester.logs import configure_logging, get_logger
+from loadtester.settings import Settings
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but not on every platform
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def serve(settings: Settings) -> int:
+    """Serve until told to stop; returns the exit code."""
+    configure_logging(settings.log_level, settings.zap_encoding)
+    log = get_logger()
+    log.info("starting", port=settings.port, state=settings.state,
+             timeout=settings.timeout, namespace_regexp=settings.namespace_regexp)
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            access_log=None,
+            shutdown_timeout=settings.shutdown_grace + settings.kill_grace + 1,
+            loop=_event_loop(),
+        )
+    except OSError as exc:
+        log.error("cannot serve", error=str(exc))
+        return 1
+    log.info("stopped")
+    return 0

@@ -1,0 +1,68 @@
+"""One frozen Settings model, built once by the CLI and passed down to everything else."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MEMORY_STATE = "memory"
+
+
+def default_state_dir() -> str:
+    """Where the embedded store lives unless `-state` says otherwise."""
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return str(Path(xdg) / "loadtester") if xdg else ".loadtester"
+
+
+class Settings(BaseModel):
+    """Everything the service can be told at start-up."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    port: int = Field(default=9090, ge=0, le=65535)
+    host: str | None = None
+    timeout: float = Field(default=3600.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "debug"
+    namespace_regexp: str = ""
+    zap_encoding: Literal["json", "console"] = "json"
+    zap_replace_globals: bool = False
+    state: str = Field(default_factory=default_state_dir)
+    max_background_tasks: int = Field(default=64, ge=1)
+    background_failures: Literal["report", "ignore"] = "report"
+    kill_grace: float = Field(default=2.0, ge=0)
+    shutdown_grace: float = Field(default=10.0, ge=0)
+    load_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # event forwarding
+    config: str = ""
+    slack_url: str = ""
+    msteams_url: str = ""
+    discord_url: str = ""
+    gchat_url: str = ""
+    rocket_url: str = ""
+    alertmanager_url: str = ""
+    event_webhook_url: str = ""
+
+    @field_validator("namespace_regexp")
+    @classmethod
+    def _valid_regexp(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regexp: {exc}") from None
+        return value
+
+    @property
+    def in_memory(self) -> bool:
+        """True when nothing is persisted (the Go service's behaviour)."""
+        return self.state == MEMORY_STATE
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of the embedded store."""
+        return Path(self.state) / "loadtester.db"

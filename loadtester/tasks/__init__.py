@@ -1,0 +1,1 @@
+"""Tasks Flagger asks for through `POST /`: shell commands, tools, Concord, nGrinder, load."""

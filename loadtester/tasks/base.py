@@ -1,0 +1,70 @@
+"""What every task is: parsed from a payload, run once, ending in a TaskResult."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loadtester.errors import BadRequest
+from loadtester.models import WebhookPayload
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from loadtester.settings import Settings
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The end of a run: ok or a one-line reason, and the output worth showing."""
+
+    ok: bool
+    reason: str = ""
+    output: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
+    outcome: str = ""  # ok, failed, timeout; derived from ok when empty
+
+    @property
+    def outcome_label(self) -> str:
+        return self.outcome or ("ok" if self.ok else "failed")
+
+
+@dataclass(frozen=True)
+class TaskEnvironment:
+    """What a task may use while it runs, opened and closed by the app."""
+
+    settings: Settings
+    http: aiohttp.ClientSession
+
+
+class Task(Protocol):
+    """One run requested by Flagger."""
+
+    type: str
+    payload: WebhookPayload
+    background: bool
+
+    @property
+    def key(self) -> str:
+        """Background de-duplication key: canary plus what it runs."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """What it runs, for logs."""
+        ...
+
+    async def run(self, env: TaskEnvironment) -> TaskResult: ...
+
+
+def require(metadata: dict[str, str], key: str) -> str:
+    """A metadata value that must be present and non-empty."""
+    value = metadata.get(key, "")
+    if not value.strip():
+        raise BadRequest(f"{key} not found in metadata")
+    return value
+
+
+def flag(metadata: dict[str, str], key: str) -> bool:
+    """A boolean metadata value as Go's strconv.ParseBool reads it (bad values are false)."""
+    return metadata.get(key, "").strip().lower() in ("1", "t", "true")

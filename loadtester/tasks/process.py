@@ -1,0 +1,138 @@
+"""Child processes that are owned: own process group, deadline, bounded captured output."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loadtester.durations import format_duration
+
+OUTPUT_CAP = 64 * 1024
+_DRAIN_AFTER_EXIT = 1.0
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """How a child process ended and the tail of what it printed."""
+
+    returncode: int | None
+    output: str
+    truncated: bool
+    timed_out: bool
+    duration: float
+    start_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out and not self.start_error
+
+    def status_text(self) -> str:
+        """Why it failed, in the words of Go's exec package where it has them."""
+        if self.start_error:
+            return self.start_error
+        if self.timed_out:
+            return f"timed out after {format_duration(self.duration)}: signal: killed"
+        if self.returncode is not None and self.returncode < 0:
+            return f"signal: {signal.Signals(-self.returncode).name.lower()[3:]}"
+        return f"exit status {self.returncode}"
+
+
+class TailBuffer:
+    """Keeps the last `cap` bytes written to it."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._data = bytearray()
+        self.truncated = False
+
+    def write(self, chunk: bytes) -> None:
+        self._data += chunk
+        overflow = len(self._data) - self._cap
+        if overflow > 0:
+            del self._data[:overflow]
+            self.truncated = True
+
+    def text(self) -> str:
+        return self._data.decode("utf-8", errors="replace")
+
+
+async def _drain(stream: asyncio.StreamReader, tail: TailBuffer) -> None:
+    while chunk := await stream.read(65536):
+        tail.write(chunk)
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM the whole group, wait `grace`, then SIGKILL whatever is left."""
+    pgid = process.pid
+    if process.returncode is None and _signal_group(pgid, signal.SIGTERM):
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            pass
+    _signal_group(pgid, signal.SIGKILL)
+    await process.wait()
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    kill_grace: float,
+    output_cap: int = OUTPUT_CAP,
+    env: dict[str, str] | None = None,
+) -> ProcessResult:
+    """Run argv in its own process group, capture stdout+stderr, end the group on deadline.
+
+    Cancelling the caller ends the group the same way before the cancellation goes on.
+    """
+    started = time.monotonic()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError as exc:
+        reason = f'exec: "{argv[0]}": {exc.strerror or exc}'
+        return ProcessResult(None, "", False, False, 0.0, start_error=reason)
+    assert process.stdout is not None
+    tail = TailBuffer(output_cap)
+    reader = asyncio.ensure_future(_drain(process.stdout, tail))
+    timed_out = False
+    try:
+        await asyncio.wait_for(process.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+        await _end_group(process, kill_grace)
+    except asyncio.CancelledError:
+        await asyncio.shield(_end_group(process, kill_grace))
+        reader.cancel()
+        raise
+    # the leader is gone; children it left behind hold the pipe open and would orphan
+    _signal_group(process.pid, signal.SIGKILL)
+    try:
+        await asyncio.wait_for(reader, _DRAIN_AFTER_EXIT)
+    except TimeoutError:
+        pass
+    return ProcessResult(
+        returncode=process.returncode,
+        output=tail.text(),
+        truncated=tail.truncated,
+        timed_out=timed_out,
+        duration=time.monotonic() - started,
+    )

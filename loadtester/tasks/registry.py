@@ -1,0 +1,32 @@
+"""Which factory builds the task of each `metadata.type`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loadtester.errors import BadRequest
+from loadtester.models import WebhookPayload
+from loadtester.tasks import shell
+from loadtester.tasks.base import Task
+
+TaskFactory = Callable[[WebhookPayload, dict[str, str]], Task]
+DEFAULT_TYPE = "cmd"
+
+FACTORIES: dict[str, TaskFactory] = {
+    "cmd": shell.cmd_task,
+    "bash": shell.bash_task,
+    "helm": shell.helm_task,
+    "helmv3": shell.helmv3_task,
+    "kubectl": shell.kubectl_task,
+}
+
+
+def build_task(payload: WebhookPayload) -> Task:
+    """The task a payload asks for; BadRequest with the Go service's words when it can't."""
+    if not payload.metadata:
+        raise BadRequest("metadata not found in payload")
+    kind = payload.metadata.get("type", DEFAULT_TYPE)
+    factory = FACTORIES.get(kind)
+    if factory is None:
+        raise BadRequest(f"unknown task type {kind}")
+    return factory(payload, payload.metadata)

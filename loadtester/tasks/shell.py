@@ -1,0 +1,100 @@
+"""Command tasks: `cmd` (sh, background), `bash` (blocking), `helm`, `helmv3`, `kubectl`."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+from loadtester.models import WebhookPayload
+from loadtester.tasks.base import TaskEnvironment, TaskResult, flag, require
+from loadtester.tasks.process import ProcessResult, run_process
+
+FAILURE_OUTPUT_CAP = 4096
+
+
+@dataclass(frozen=True)
+class CommandTask:
+    """Runs one command; `bash` and `cmd` through a shell (their contract), tools by argv."""
+
+    type: str
+    payload: WebhookPayload
+    command: str
+    argv: tuple[str, ...]
+    background: bool
+    return_output: bool = False
+    log_output: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.payload.canary}/{self.command}"
+
+    @property
+    def description(self) -> str:
+        return self.command
+
+    async def run(self, env: TaskEnvironment) -> TaskResult:
+        result = await run_process(
+            self.argv, timeout=env.settings.timeout, kill_grace=env.settings.kill_grace
+        )
+        return self.interpret(result)
+
+    def interpret(self, result: ProcessResult) -> TaskResult:
+        """Turn how the process ended into the answer Flagger gets."""
+        fields = {"exit_code": result.returncode, "output_truncated": result.truncated}
+        outcome = "timeout" if result.timed_out else ""
+        if result.ok:
+            return TaskResult(True, output=result.output, fields=fields)
+        if self.background:
+            reason = f"background task failed: {result.status_text()}"
+            last_line = _last_line(result.output)
+            if last_line:
+                reason += f": {last_line}"
+        else:
+            output = result.output.rstrip("\n")[-FAILURE_OUTPUT_CAP:]
+            reason = f"command {self.command} failed: {output}: {result.status_text()}"
+        return TaskResult(False, reason, result.output, fields, outcome)
+
+
+def _last_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else ""
+
+
+def cmd_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
+    """`cmd`: `sh -c` in the background, de-duplicated while it runs."""
+    command = require(metadata, "cmd")
+    return CommandTask("cmd", payload, command, ("sh", "-c", command), background=True,
+                       log_output=flag(metadata, "logCmdOutput"))
+
+
+def bash_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
+    """`bash`: `bash -c`, blocking; the answer waits for the exit code."""
+    command = require(metadata, "cmd")
+    return CommandTask("bash", payload, command, ("bash", "-c", command), background=False,
+                       return_output=flag(metadata, "returnCmdOutput"),
+                       log_output=flag(metadata, "logCmdOutput"))
+
+
+def _tool_task(tool: str, kind: str, payload: WebhookPayload,
+               metadata: dict[str, str]) -> CommandTask:
+    command = require(metadata, "cmd")
+    # no shell: the command is split on whitespace, as the Go service does
+    return CommandTask(kind, payload, command, (tool, *command.split()), background=False,
+                       return_output=flag(metadata, "returnCmdOutput"),
+                       log_output=flag(metadata, "logCmdOutput"))
+
+
+def helm_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
+    """`helm`: the helm binary with the command's words as arguments."""
+    return _tool_task("helm", "helm", payload, metadata)
+
+
+def helmv3_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
+    """`helmv3`: the Go image's `helmv3` binary, or `helm` where only Helm 3 is installed."""
+    tool = "helmv3" if shutil.which("helmv3") else "helm"
+    return _tool_task(tool, "helmv3", payload, metadata)
+
+
+def kubectl_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
+    """`kubectl`: the kubectl binary with the command's words as arguments."""
+    return _tool_task("kubectl", "kubectl", payload, metadata)
