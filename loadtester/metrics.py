@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -15,6 +19,13 @@ from prometheus_client import (
 from prometheus_client import (
     process_collector as _process,
 )
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 _process.ProcessCollector(registry=REGISTRY)
@@ -56,25 +67,75 @@ GATE_OPEN = Gauge(
     ["gate", "canary", "namespace"], registry=REGISTRY,
 )
 
-# built-in load generator and parsed hey results
-LOAD_REQUESTS = Counter(
-    "loadtester_load_requests_total", "Requests sent by load tests, by answer code",
-    ["canary", "namespace", "target", "code"], registry=REGISTRY,
-)
-LOAD_DURATION = Histogram(
-    "loadtester_load_request_duration_seconds", "Latency of load test requests",
-    ["canary", "namespace", "target"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-    registry=REGISTRY,
-)
-LOAD_ERRORS = Counter(
-    "loadtester_load_errors_total", "Load test requests that got no HTTP answer, by kind",
-    ["canary", "namespace", "target", "kind"], registry=REGISTRY,
-)
-LOAD_RATE = Gauge(
-    "loadtester_load_rate", "Achieved request rate of the latest load test (requests/s)",
-    ["canary", "namespace", "target"], registry=REGISTRY,
-)
+# built-in load generator and parsed hey results: accumulated per series, rendered on scrape
+LOAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+@dataclass
+class LoadSeries:
+    """Everything load tests sent to one target on behalf of one canary."""
+
+    codes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(LOAD_BUCKETS) + 1))
+    latency_sum: float = 0.0
+    rate: float = 0.0
+
+    def add_latencies(self, samples: Iterable[tuple[float, int]]) -> None:
+        """Count `count` requests of `seconds` latency for each (seconds, count) pair."""
+        for seconds, count in samples:
+            self.buckets[bisect_left(LOAD_BUCKETS, seconds)] += count
+            self.latency_sum += seconds * count
+
+    def add_codes(self, codes: Mapping[int | str, int]) -> None:
+        for code, count in codes.items():
+            self.codes[str(code)] = self.codes.get(str(code), 0) + count
+
+    def add_errors(self, errors: Mapping[str, int]) -> None:
+        for kind, count in errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
+
+
+class LoadMetrics(Collector):
+    """Renders the load series as loadtester_load_* metrics."""
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str], LoadSeries] = {}
+
+    def series(self, canary: str, namespace: str, target: str) -> LoadSeries:
+        """The series of one canary and target, created on first use."""
+        return self._series.setdefault((canary, namespace, target), LoadSeries())
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["canary", "namespace", "target"]
+        requests = CounterMetricFamily(
+            "loadtester_load_requests", "Requests sent by load tests, by answer code",
+            labels=[*labels, "code"])
+        errors = CounterMetricFamily(
+            "loadtester_load_errors", "Load test requests that got no HTTP answer, by kind",
+            labels=[*labels, "kind"])
+        latency = HistogramMetricFamily(
+            "loadtester_load_request_duration_seconds", "Latency of load test requests",
+            labels=labels)
+        rate = GaugeMetricFamily(
+            "loadtester_load_rate", "Achieved request rate of the latest load test (requests/s)",
+            labels=labels)
+        for key, series in list(self._series.items()):
+            for code, count in series.codes.items():
+                requests.add_metric([*key, code], count)
+            for kind, count in series.errors.items():
+                errors.add_metric([*key, kind], count)
+            cumulative, buckets = 0, []
+            for bound, count in zip((*LOAD_BUCKETS, float("inf")), series.buckets, strict=True):
+                cumulative += count
+                buckets.append(("+Inf" if bound == float("inf") else str(float(bound)), cumulative))
+            latency.add_metric(list(key), buckets, series.latency_sum)
+            rate.add_metric(list(key), series.rate)
+        yield from (requests, errors, latency, rate)
+
+
+LOAD = LoadMetrics()
+REGISTRY.register(LOAD)
 
 # events
 EVENTS_RECEIVED = Counter(

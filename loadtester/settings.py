@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Literal
-
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 

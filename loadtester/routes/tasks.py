@@ -24,7 +24,7 @@ async def run_task(request: web.Request) -> web.Response:
     result = await runner.run_blocking(task)
     if not result.ok:
         raise CheckFailed(result.reason)
-    return web.Response(text=result.output if getattr(task, "return_output", False) else "")
+    return web.Response(text=result.answer)
 
 
 def add_routes(app: web.Application) -> None:

@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskResult:
-    """The end of a run: ok or a one-line reason, and the output worth showing."""
+    """The end of a run: ok or a one-line reason, the answer body, what to log."""
 
     ok: bool
     reason: str = ""
-    output: str = ""
+    answer: str = ""  # body of a successful check's response
+    logged_output: str = ""  # output to put in the end-of-task log line (logCmdOutput)
     fields: dict[str, Any] = field(default_factory=dict)
     outcome: str = ""  # ok, failed, timeout; derived from ok when empty
 
@@ -40,9 +41,20 @@ class TaskEnvironment:
 class Task(Protocol):
     """One run requested by Flagger."""
 
-    type: str
-    payload: WebhookPayload
-    background: bool
+    @property
+    def type(self) -> str:
+        """The `metadata.type` that asked for it."""
+        ...
+
+    @property
+    def payload(self) -> WebhookPayload:
+        """The payload that asked for it."""
+        ...
+
+    @property
+    def background(self) -> bool:
+        """True when the answer does not wait for the run."""
+        ...
 
     @property
     def key(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -77,10 +78,8 @@ async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the whole group, wait `grace`, then SIGKILL whatever is left."""
     pgid = process.pid
     if process.returncode is None and _signal_group(pgid, signal.SIGTERM):
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), grace)
-        except TimeoutError:
-            pass
     _signal_group(pgid, signal.SIGKILL)
     await process.wait()
 
@@ -125,10 +124,8 @@ async def run_process(
         raise
     # the leader is gone; children it left behind hold the pipe open and would orphan
     _signal_group(process.pid, signal.SIGKILL)
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(reader, _DRAIN_AFTER_EXIT)
-    except TimeoutError:
-        pass
     return ProcessResult(
         returncode=process.returncode,
         output=tail.text(),

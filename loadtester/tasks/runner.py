@@ -127,8 +127,7 @@ class TaskRunner:
         try:
             result = await task.run(self._env)
             outcome = result.outcome_label
-            _log_result(log, result, time.monotonic() - started, getattr(task, "log_output",
-                                                                         False))
+            _log_result(log, result, time.monotonic() - started)
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -149,11 +148,11 @@ def _same_revision(failure: _Failure, task: Task) -> bool:
         failure.checksum == task.payload.checksum)
 
 
-def _log_result(log: Any, result: TaskResult, duration: float, log_output: bool) -> None:
+def _log_result(log: Any, result: TaskResult, duration: float) -> None:
     fields: dict[str, Any] = {"outcome": result.outcome_label, "duration": round(duration, 3),
                               **result.fields}
-    if log_output:
-        fields["output"] = result.output
+    if result.logged_output:
+        fields["output"] = result.logged_output
     if result.ok:
         log.info("task ended", **fields)
     else:

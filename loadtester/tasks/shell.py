@@ -42,8 +42,10 @@ class CommandTask:
         """Turn how the process ended into the answer Flagger gets."""
         fields = {"exit_code": result.returncode, "output_truncated": result.truncated}
         outcome = "timeout" if result.timed_out else ""
+        logged = result.output if self.log_output else ""
         if result.ok:
-            return TaskResult(True, output=result.output, fields=fields)
+            answer = result.output if self.return_output else ""
+            return TaskResult(True, answer=answer, logged_output=logged, fields=fields)
         if self.background:
             reason = f"background task failed: {result.status_text()}"
             last_line = _last_line(result.output)
@@ -52,7 +54,7 @@ class CommandTask:
         else:
             output = result.output.rstrip("\n")[-FAILURE_OUTPUT_CAP:]
             reason = f"command {self.command} failed: {output}: {result.status_text()}"
-        return TaskResult(False, reason, result.output, fields, outcome)
+        return TaskResult(False, reason, logged_output=logged, fields=fields, outcome=outcome)
 
 
 def _last_line(output: str) -> str:

@@ -1,0 +1,416 @@
+"""The per-process load engine: raw asyncio protocols, httptools parsing, pre-built requests.
+
+One keep-alive connection per concurrency slot. Closed loop (``rate == 0``): every connection
+sends back-to-back. Open loop (``rate > 0``): request *i* is due at ``first + i * interval``;
+a due request goes out on a free connection, or waits for one, and its latency is measured from
+its scheduled time, so a stalled target shows up as latency (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import socket
+import time
+from dataclasses import dataclass
+
+import httptools
+
+from loadtester.loadgen.histogram import Histogram
+from loadtester.loadgen.result import LoadResult
+from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+
+__all__ = ["Engine", "Recorder", "WorkerShare"]
+
+_mono = time.monotonic_ns
+_NOT_DUE = -1
+_NO_MORE = -2
+_SWEEP_SECONDS = 0.05
+_STOP_GRACE_NS = 10_000_000_000  # at most 10 s for in-flight requests after the end
+
+
+@dataclass(frozen=True)
+class WorkerShare:
+    """One process's part of a run: its connections, rate, requests and schedule phase."""
+
+    concurrency: int
+    rate: float = 0.0
+    requests: int | None = None
+    offset: float = 0.0  # seconds after the common start of this worker's first request
+
+
+class Recorder:
+    """Counts of the current interval, swapped out at each snapshot."""
+
+    __slots__ = ("codes", "errors", "hist")
+
+    def __init__(self) -> None:
+        self.codes = [0] * 1000
+        self.errors: dict[str, int] = {}
+        self.hist = Histogram()
+
+    def error(self, kind: str) -> None:
+        """Count one transport error."""
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def to_result(self) -> LoadResult:
+        """These counts as a LoadResult (elapsed left at 0)."""
+        codes = {code: n for code, n in enumerate(self.codes) if n}
+        return LoadResult(status_codes_or_empty(codes), dict(self.errors), self.hist)
+
+
+def status_codes_or_empty(codes: dict[int, int]) -> dict[int, int]:
+    """Identity; keeps the constructor call readable."""
+    return codes
+
+
+class Conn(asyncio.Protocol):
+    """One connection of a slot; replaced by a new Conn when it closes."""
+
+    __slots__ = (
+        "busy", "dead", "eng", "got", "idx", "parser", "retried", "sched", "sent", "served",
+        "task", "transport",
+    )  # fmt: skip
+
+    def __init__(self, eng: Engine, idx: int) -> None:
+        self.eng = eng
+        self.idx = idx
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpResponseParser | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+        self.dead = False
+        self.got = False
+        self.retried = False
+        self.served = 0
+        self.sched = 0
+        self.sent = 0
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        if self.dead:
+            transport.abort()
+            return
+        self.transport = transport
+        self.parser = httptools.HttpResponseParser(self)
+        if self.busy:
+            transport.write(self.eng.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.got = True
+        try:
+            self.parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserError:
+            if not self.dead:
+                self.fail("other")
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        self.transport = None
+        if not self.busy:
+            return
+        eng = self.eng
+        status = self.parser.get_status_code() if self.parser is not None and self.got else 0
+        if status and exc is None:  # body delimited by the end of the connection
+            self.busy = False
+            eng.rec.codes[status] += 1
+            now = _mono()
+            eng.rec.hist.record((now - self.sched) // 1000)
+            eng.release(self, now)
+        elif not self.got and self.served and not self.retried:
+            self.busy = False  # a stale keep-alive connection: send again on a new one
+            eng.reopen(self.idx, self.sched, self.sent, retried=True)
+        else:
+            self.busy = False
+            eng.rec.error("reset")
+            eng.release(self, _mono())
+
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_message_complete(self) -> None:
+        now = _mono()
+        eng = self.eng
+        rec = eng.rec
+        rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
+        rec.hist.record((now - self.sched) // 1000)
+        self.busy = False
+        self.served += 1
+        if not self.parser.should_keep_alive():  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    # -- engine side ------------------------------------------------------------------------
+    def send(self, sched: int, now: int) -> None:
+        """Send the request now (or as soon as the connection is up)."""
+        self.busy = True
+        self.got = False
+        self.sched = sched
+        self.sent = now
+        if self.transport is not None:
+            self.transport.write(self.eng.request)
+
+    def close(self) -> None:
+        """Close without reporting anything."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+
+    def fail(self, kind: str) -> None:
+        """Abort the connection and count the in-flight request as a ``kind`` error."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+        if self.busy:
+            self.busy = False
+            self.eng.rec.error(kind)
+            self.eng.release(self, _mono())
+
+
+class HeadConn(Conn):
+    """A HEAD response has no body whatever its Content-Length says: done after the headers."""
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        self.parser = httptools.HttpResponseParser(self)
+        now = _mono()
+        eng = self.eng
+        eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
+        eng.rec.hist.record((now - self.sched) // 1000)
+        self.busy = False
+        self.served += 1
+        if not parser.should_keep_alive():  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    def on_message_complete(self) -> None:
+        pass
+
+
+class Engine:
+    """Runs one process's share of a LoadSpec on the running event loop."""
+
+    def __init__(self, spec: LoadSpec, share: WorkerShare) -> None:
+        if spec.is_https:
+            raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
+        self.spec = spec
+        self.share = share
+        self.request = spec.request_bytes()
+        self.rec = Recorder()
+        self.loop = asyncio.get_running_loop()
+        self.conn_class = HeadConn if spec.method == "HEAD" else Conn
+        self.slots: list[Conn] = []
+        self.free: list[Conn] = []
+        self.in_flight = 0
+        self.remaining = share.requests if spec.duration is None else None
+        self.start_ns = 0
+        self.end_ns = 0  # 0: no deadline
+        self.first_ns = 0
+        self.interval_ns = 1e9 / share.rate if share.rate > 0 else 0.0
+        self.next_i = 0
+        self.unsent = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.sweeper: asyncio.TimerHandle | None = None
+        self.done: asyncio.Future[None] = self.loop.create_future()
+        self.addr: tuple[str, int] = spec.address()
+        self.finished_ns = 0
+        self.claim = self.claim_open if share.rate > 0 else self.claim_closed
+
+    async def prepare(self) -> None:
+        """Resolve the host once and open the connections (failures are retried later)."""
+        host, port = self.spec.address()
+        try:
+            infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise LoadSpecError(f"cannot resolve {host}: {exc}") from None
+        self.addr = infos[0][4][:2]
+        pending = []
+        for idx in range(self.share.concurrency):
+            conn = self.conn_class(self, idx)
+            self.slots.append(conn)
+            self.free.append(conn)
+            if not self.spec.disable_keepalive:
+                conn.task = self.loop.create_task(self.connect(conn))
+                pending.append(conn.task)
+        if pending:
+            await asyncio.wait(pending, timeout=min(self.spec.timeout or 5.0, 5.0))
+
+    async def connect(self, conn: Conn) -> None:
+        """Open ``conn``'s connection; a failure counts against its request, if any."""
+        try:
+            await self.loop.create_connection(lambda: conn, self.addr[0], self.addr[1])
+        except asyncio.CancelledError:
+            conn.dead = True
+        except OSError as exc:
+            conn.dead = True
+            if conn.busy:
+                conn.busy = False
+                kind = "refused" if exc.errno == errno.ECONNREFUSED else "other"
+                if exc.errno == errno.ETIMEDOUT or isinstance(exc, TimeoutError):
+                    kind = "timeout"
+                self.rec.error(kind)
+                self.release(conn, _mono())
+        finally:
+            conn.task = None
+
+    def reopen(self, idx: int, sched: int, sent: int, retried: bool = False) -> None:
+        """Replace slot ``idx`` with a new connection carrying the request due at ``sched``."""
+        conn = self.conn_class(self, idx)
+        conn.busy = True
+        conn.sched = sched
+        conn.sent = sent
+        conn.retried = retried
+        self.slots[idx] = conn
+        conn.task = self.loop.create_task(self.connect(conn))
+
+    async def run(self, start_ns: int) -> None:
+        """Send from ``start_ns`` (monotonic ns) until the share is done."""
+        spec, share = self.spec, self.share
+        delay = (start_ns - _mono()) / 1e9
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self.start_ns = start_ns
+        self.first_ns = start_ns + int(share.offset * 1e9)
+        if spec.duration is not None:
+            self.end_ns = start_ns + int(spec.duration * 1e9)
+        self.sweeper = self.loop.call_later(_SWEEP_SECONDS, self.sweep)
+        self.tick()
+        try:
+            await self.done
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        """End early: send nothing more, let in-flight requests finish."""
+        now = _mono()
+        if self.end_ns == 0 or self.end_ns > now:
+            self.end_ns = now
+        self.remaining = 0 if self.remaining is not None else None
+        if self.in_flight == 0:
+            self.finish()
+
+    # -- scheduling -------------------------------------------------------------------------
+    def claim_closed(self, now: int) -> int:
+        """Closed loop: the next request is due right now, if there is one."""
+        if self.remaining is not None:
+            if self.remaining <= 0:
+                return _NO_MORE
+            self.remaining -= 1
+            return now
+        if now >= self.end_ns:
+            return _NO_MORE
+        return now
+
+    def claim_open(self, now: int) -> int:
+        """Open loop: the scheduled time of the next due request, or a _NOT_DUE/_NO_MORE."""
+        i = self.next_i
+        if self.remaining is not None and i >= self.remaining:
+            return _NO_MORE
+        sched = self.first_ns + int(i * self.interval_ns)
+        end = self.end_ns
+        if end:
+            if sched >= end:
+                return _NO_MORE
+            if now >= end:  # due but never sent: all slots were busy until the end
+                self.unsent += math.ceil((end - sched) / self.interval_ns)
+                self.next_i = i + math.ceil((end - sched) / self.interval_ns)
+                return _NO_MORE
+        if sched > now:
+            return _NOT_DUE
+        self.next_i = i + 1
+        return sched
+
+    def dispatch(self, conn: Conn, sched: int, now: int) -> None:
+        """Send the request due at ``sched`` on ``conn`` (a new connection if it is closed)."""
+        self.in_flight += 1
+        if conn.dead:
+            self.reopen(conn.idx, sched, now)
+        else:
+            conn.send(sched, now)
+
+    def release(self, conn: Conn, now: int) -> None:
+        """``conn``'s request is over: give it the next due request or park it."""
+        self.in_flight -= 1
+        sched = self.claim(now)
+        if sched >= 0:
+            self.dispatch(conn, sched, now)
+            return
+        self.free.append(conn)
+        if sched == _NOT_DUE:
+            if self.timer is None:
+                self.arm(now)
+        elif self.in_flight == 0:
+            self.finish()
+
+    def arm(self, now: int) -> None:
+        """Wake up when the next request is due."""
+        due = self.first_ns + int(self.next_i * self.interval_ns)
+        self.timer = self.loop.call_later(max(due - now, 0) / 1e9, self.tick)
+
+    def tick(self) -> None:
+        """Hand due requests to free connections."""
+        self.timer = None
+        now = _mono()
+        free = self.free
+        while free:
+            sched = self.claim(now)
+            if sched >= 0:
+                self.dispatch(free.pop(), sched, now)
+            elif sched == _NOT_DUE:
+                self.arm(now)
+                return
+            else:
+                if self.in_flight == 0:
+                    self.finish()
+                return
+
+    def sweep(self) -> None:
+        """Time out slow requests; after the end plus a grace period, abort the rest."""
+        now = _mono()
+        timeout = int(self.spec.timeout * 1e9)
+        hard_stop = self.end_ns and now > self.end_ns + min(timeout or _STOP_GRACE_NS, _STOP_GRACE_NS)
+        for conn in list(self.slots):
+            if conn.busy and (hard_stop or (timeout and now - conn.sent > timeout)):
+                conn.fail("timeout")
+        if self.end_ns and now >= self.end_ns and self.timer is None:
+            self.tick()  # drops unsent requests and finishes an idle engine
+        self.sweeper = self.loop.call_later(_SWEEP_SECONDS, self.sweep)
+
+    def finish(self) -> None:
+        """Mark the share done."""
+        if not self.done.done():
+            self.finished_ns = _mono()
+            self.done.set_result(None)
+
+    def shutdown(self) -> None:
+        """Cancel timers and close every connection."""
+        for handle in (self.timer, self.sweeper):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self.sweeper = None
+        for conn in self.slots:
+            conn.busy = False
+            conn.close()
+
+    def take(self) -> LoadResult:
+        """Counts since the previous call, as a LoadResult delta."""
+        rec, self.rec = self.rec, Recorder()
+        result = rec.to_result()
+        result.target_rate = self.spec.rate
+        end = self.finished_ns or _mono()
+        result.elapsed = max(end - self.start_ns, 0) / 1e9 if self.start_ns else 0.0
+        result.unsent, self.unsent = self.unsent, 0
+        return result
