@@ -87,7 +87,7 @@ class LoadSeries:
             self.buckets[bisect_left(LOAD_BUCKETS, seconds)] += count
             self.latency_sum += seconds * count
 
-    def add_codes(self, codes: Mapping[int | str, int]) -> None:
+    def add_codes(self, codes: Mapping[int, int]) -> None:
         for code, count in codes.items():
             self.codes[str(code)] = self.codes.get(str(code), 0) + count
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 from aiohttp import web
 
@@ -36,8 +37,8 @@ def serve(settings: Settings) -> int:
             shutdown_timeout=settings.shutdown_grace + settings.kill_grace + 1,
             loop=_event_loop(),
         )
-    except OSError as exc:
-        log.error("cannot serve", error=str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        log.error("cannot serve", error=str(exc), state=settings.state)
         return 1
     log.info("stopped")
     return 0

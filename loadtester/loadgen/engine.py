@@ -57,12 +57,7 @@ class Recorder:
     def to_result(self) -> LoadResult:
         """These counts as a LoadResult (elapsed left at 0)."""
         codes = {code: n for code, n in enumerate(self.codes) if n}
-        return LoadResult(status_codes_or_empty(codes), dict(self.errors), self.hist)
-
-
-def status_codes_or_empty(codes: dict[int, int]) -> dict[int, int]:
-    """Identity; keeps the constructor call readable."""
-    return codes
+        return LoadResult(status_counts=codes, errors=dict(self.errors), histogram=self.hist)
 
 
 class Conn(asyncio.Protocol):

@@ -97,35 +97,47 @@ async def run_process(
     Cancelling the caller ends the group the same way before the cancellation goes on.
     """
     started = time.monotonic()
+    # our own pipe, not asyncio's PIPE: with asyncio's, process.wait() also waits for the pipe
+    # to close, so a child the command left behind would hold the run open until the deadline
+    read_fd, write_fd = os.pipe()
     try:
         process = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stdout=write_fd,
+            stderr=write_fd,
             start_new_session=True,
             env=env,
         )
     except OSError as exc:
+        os.close(read_fd)
         reason = f'exec: "{argv[0]}": {exc.strerror or exc}'
         return ProcessResult(None, "", False, False, 0.0, start_error=reason)
-    assert process.stdout is not None
+    finally:
+        os.close(write_fd)
+    stream = asyncio.StreamReader(limit=output_cap)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
+    )
     tail = TailBuffer(output_cap)
-    reader = asyncio.ensure_future(_drain(process.stdout, tail))
+    reader = asyncio.ensure_future(_drain(stream, tail))
     timed_out = False
     try:
-        await asyncio.wait_for(process.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-        await _end_group(process, kill_grace)
-    except asyncio.CancelledError:
-        await asyncio.shield(_end_group(process, kill_grace))
-        reader.cancel()
-        raise
-    # the leader is gone; children it left behind hold the pipe open and would orphan
-    _signal_group(process.pid, signal.SIGKILL)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(reader, _DRAIN_AFTER_EXIT)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            timed_out = True
+            await _end_group(process, kill_grace)
+        except asyncio.CancelledError:
+            await asyncio.shield(_end_group(process, kill_grace))
+            reader.cancel()
+            raise
+        # the leader is gone; children it left behind hold the pipe open and would orphan
+        _signal_group(process.pid, signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reader, _DRAIN_AFTER_EXIT)
+    finally:
+        transport.close()
     return ProcessResult(
         returncode=process.returncode,
         output=tail.text(),

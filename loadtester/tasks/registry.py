@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from loadtester.errors import BadRequest
 from loadtester.models import WebhookPayload
-from loadtester.tasks import shell
+from loadtester.tasks import load, shell
 from loadtester.tasks.base import Task
 
 TaskFactory = Callable[[WebhookPayload, dict[str, str]], Task]
@@ -18,6 +18,7 @@ FACTORIES: dict[str, TaskFactory] = {
     "helm": shell.helm_task,
     "helmv3": shell.helmv3_task,
     "kubectl": shell.kubectl_task,
+    "load": load.load_task,
 }
 
 

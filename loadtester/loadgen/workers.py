@@ -1,0 +1,199 @@
+"""A LoadSpec split across worker processes, with progress deltas and a merged result.
+
+Workers are started with the "spawn" context, so this is safe inside an asyncio service.
+They die with the parent (PR_SET_PDEATHSIG and end-of-pipe), and cancelling :func:`run_load`
+terminates them (SIGTERM, then SIGKILL after a short grace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from loadtester.loadgen.engine import WorkerShare
+from loadtester.loadgen.histogram import Histogram
+from loadtester.loadgen.result import LoadResult
+from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+
+__all__ = ["LoadGenError", "ProgressDelta", "plan_shares", "run_load", "run_load_sync"]
+
+_READY_TIMEOUT = 30.0
+_START_MARGIN_NS = 30_000_000
+_KILL_GRACE = 1.0
+
+
+class LoadGenError(RuntimeError):
+    """A worker process failed."""
+
+
+@dataclass(frozen=True)
+class ProgressDelta:
+    """What one worker saw since its previous snapshot."""
+
+    worker: int
+    elapsed: float  # seconds since the common start
+    delta: LoadResult
+
+    @property
+    def status_counts(self) -> dict[int, int]:
+        """Responses by status code in this interval."""
+        return self.delta.status_counts
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """Transport errors by kind in this interval."""
+        return self.delta.errors
+
+    @property
+    def histogram(self) -> Histogram:
+        """Latencies recorded in this interval."""
+        return self.delta.histogram
+
+
+def plan_shares(spec: LoadSpec, workers: int) -> list[WorkerShare]:
+    """Split concurrency, rate and request count over at most ``workers`` processes."""
+    n = max(1, min(workers, spec.concurrency))
+    total = spec.total_requests
+    if total is not None:
+        n = min(n, total)
+    shares = []
+    for k in range(n):
+        conc = spec.concurrency // n + (1 if k < spec.concurrency % n else 0)
+        reqs = None if total is None else total // n + (1 if k < total % n else 0)
+        rate = spec.rate / n
+        # interleave the schedules: worker k's requests fall between the others'
+        offset = k / spec.rate if spec.rate > 0 else 0.0
+        shares.append(WorkerShare(concurrency=conc, rate=rate, requests=reqs, offset=offset))
+    return shares
+
+
+async def run_load(
+    spec: LoadSpec,
+    workers: int | None = None,
+    on_progress: Callable[[ProgressDelta], None] | None = None,
+    *,
+    progress_interval: float = 1.0,
+) -> LoadResult:
+    """Run ``spec`` in ``workers`` processes (default: one per CPU) and merge the results.
+
+    ``on_progress`` gets each worker's per-interval delta as it arrives. Cancelling this
+    coroutine terminates the workers before the CancelledError propagates.
+    """
+    if spec.is_https:
+        raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
+    shares = plan_shares(spec, workers or os.cpu_count() or 1)
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")
+    inbox: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+    procs: list[BaseProcess] = []
+    pipes: list[Connection] = []
+
+    def reader(k: int, pipe: Connection) -> None:
+        try:
+            while pipe.poll():
+                inbox.put_nowait((k, pipe.recv()))
+        except (EOFError, OSError):
+            loop.remove_reader(pipe.fileno())
+            inbox.put_nowait((k, ("eof",)))
+
+    try:
+        for k, share in enumerate(shares):
+            parent_end, child_end = ctx.Pipe(duplex=True)
+            proc = ctx.Process(
+                target=_worker_entry,
+                args=(child_end, spec, share, progress_interval, os.getpid()),
+                name=f"loadgen-{k}",
+                daemon=True,
+            )
+            proc.start()
+            child_end.close()
+            procs.append(proc)
+            pipes.append(parent_end)
+            loop.add_reader(parent_end.fileno(), reader, k, parent_end)
+        ready = 0
+        async with asyncio.timeout(_READY_TIMEOUT):
+            while ready < len(shares):
+                k, msg = await inbox.get()
+                ready += _check_ready(k, msg)
+        start_ns = time.monotonic_ns() + _START_MARGIN_NS
+        for pipe in pipes:
+            pipe.send(("start", start_ns))
+        total = LoadResult(target_rate=spec.rate)
+        done = 0
+        while done < len(shares):
+            k, msg = await inbox.get()
+            kind = msg[0]
+            if kind in ("progress", "done"):
+                delta = LoadResult.from_wire(msg[1])
+                total.merge(delta)
+                if on_progress is not None:
+                    on_progress(ProgressDelta(worker=k, elapsed=delta.elapsed, delta=delta))
+                done += kind == "done"
+            elif kind == "error":
+                raise LoadSpecError(msg[1]) if msg[2] == "spec" else LoadGenError(msg[1])
+            else:
+                raise LoadGenError(f"load worker {k} exited unexpectedly")
+        total.target_rate = spec.rate
+        return total
+    finally:
+        for pipe in pipes:
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(pipe.fileno())
+        await _stop_processes(procs)
+        for pipe in pipes:
+            pipe.close()
+
+
+def _check_ready(k: int, msg: tuple[Any, ...]) -> int:
+    if msg[0] == "ready":
+        return 1
+    if msg[0] == "error":
+        raise LoadSpecError(msg[1]) if msg[2] == "spec" else LoadGenError(msg[1])
+    raise LoadGenError(f"load worker {k} exited before it was ready")
+
+
+async def _stop_processes(procs: list[BaseProcess]) -> None:
+    """Terminate live workers, SIGKILL them after a grace period, reap all."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + _KILL_GRACE
+    while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(timeout=1.0)
+        proc.close()
+
+
+def run_load_sync(
+    spec: LoadSpec,
+    workers: int | None = None,
+    on_progress: Callable[[ProgressDelta], None] | None = None,
+    *,
+    progress_interval: float = 1.0,
+) -> LoadResult:
+    """Blocking :func:`run_load` for the CLI and scripts."""
+    from loadtester.loadgen.worker import new_event_loop
+
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(
+            run_load(spec, workers, on_progress, progress_interval=progress_interval)
+        )
+
+
+def _worker_entry(
+    pipe: Connection, spec: LoadSpec, share: WorkerShare, interval: float, parent: int
+) -> None:
+    from loadtester.loadgen.worker import worker_main
+
+    worker_main(pipe, spec, share, interval, parent)

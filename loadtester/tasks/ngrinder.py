@@ -1,0 +1,228 @@
+"""`ngrinder`: clone and start an nGrinder test, poll it until it ends; a background task.
+
+Whenever the run ends before the test does (the `-timeout` passes, the canary ends, the
+service shuts down), the test is stopped on the nGrinder server before the run gives up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from loadtester.durations import format_duration, parse_go_duration
+from loadtester.errors import BadRequest
+from loadtester.logs import get_logger, redact
+from loadtester.models import WebhookPayload
+from loadtester.tasks.base import TaskEnvironment, TaskResult
+
+DEFAULT_POLL_INTERVAL = 1.0
+REQUEST_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+REQUIRED_KEYS = ("server", "clone", "username", "passwd")
+STATUS_OK = "FINISHED"
+STATUS_FAILED = frozenset({"STOP_BY_ERROR", "CANCELED", "UNKNOWN"})
+BODY_CAP = 200
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+class NGrinderFailure(Exception):
+    """nGrinder refused or could not be asked; the message is a one-line reason."""
+
+
+class NGrinderUnreachable(NGrinderFailure):
+    """No usable answer this time (connection, 5xx, not JSON); a poll tries again."""
+
+
+@dataclass(frozen=True)
+class NGrinderTask:
+    """Clones test `clone`, starts the copy and follows it until it ends."""
+
+    payload: WebhookPayload
+    server: str
+    clone: int
+    username: str
+    authorization: str = field(repr=False)
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    type: str = field(default="ngrinder", init=False)
+    background: bool = field(default=True, init=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.payload.canary}/ngrinder/{self.server}/{self.clone}"
+
+    @property
+    def description(self) -> str:
+        return f"{redact(self.server)}/perftest/api/{self.clone}/clone_and_start"
+
+    async def run(self, env: TaskEnvironment) -> TaskResult:
+        log = get_logger(**self.payload.log_fields(), type=self.type, task=self.description)
+        test_id: int | None = None
+        try:
+            async with asyncio.timeout(env.settings.timeout):
+                started = await self._call(env.http, "POST",
+                                           f"/perftest/api/{self.clone}/clone_and_start")
+                test_id = _test_id(started)
+                log.info("ngrinder test started", test_id=test_id)
+                return await self._poll(env.http, test_id, log)
+        except TimeoutError:
+            if test_id is not None:
+                await self._stop(env.http, test_id, log, "timeout")
+            return TaskResult(False, _reason(f"ngrinder test {test_id} timed out after "
+                                             f"{format_duration(env.settings.timeout)}"
+                                             + ("; stopped" if test_id is not None else "")),
+                              fields={"test_id": test_id}, outcome="timeout")
+        except asyncio.CancelledError:
+            if test_id is not None:
+                await self._stop(env.http, test_id, log, "cancelled")
+            raise
+        except NGrinderFailure as failure:
+            return TaskResult(False, _reason(str(failure)), fields={"test_id": test_id})
+
+    async def _poll(self, http: aiohttp.ClientSession, test_id: int, log: Any) -> TaskResult:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                answer = await self._call(http, "GET", f"/perftest/api/{test_id}/status")
+            except NGrinderUnreachable as problem:
+                # the Go service keeps polling through these; so do we, up to -timeout
+                log.warning("ngrinder status unavailable", test_id=test_id, reason=str(problem))
+                continue
+            status = _status_id(answer)
+            log.debug("ngrinder test status", test_id=test_id, status=status)
+            if status == STATUS_OK:
+                return TaskResult(True, fields={"test_id": test_id, "status": status})
+            if status in STATUS_FAILED:
+                return TaskResult(False, _reason(f"ngrinder test {test_id} ended with status "
+                                                 f"{status}"),
+                                  fields={"test_id": test_id, "status": status})
+
+    async def _stop(self, http: aiohttp.ClientSession, test_id: int, log: Any,
+                    why: str) -> None:
+        try:
+            await self._call(http, "PUT", f"/perftest/api/{test_id}", params={"action": "stop"},
+                             timeout=STOP_TIMEOUT)
+        except NGrinderFailure as failure:
+            log.warning("ngrinder test not stopped", test_id=test_id, why=why,
+                        reason=str(failure))
+        else:
+            log.info("ngrinder test stopped", test_id=test_id, why=why)
+
+    async def _call(self, http: aiohttp.ClientSession, method: str, path: str,
+                    params: dict[str, str] | None = None,
+                    timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+        url = self.server + path
+        where = f"ngrinder {method} {redact(url)}"
+        try:
+            async with http.request(method, url, params=params,
+                                    headers={"Authorization": self.authorization},
+                                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                status, body = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            reason = (f"no answer within {format_duration(timeout)}"
+                      if isinstance(exc, TimeoutError) else _trim(str(exc)) or type(exc).__name__)
+            raise NGrinderUnreachable(f"{where} failed: {reason}") from None
+        text = body.decode("utf-8", "replace")
+        try:
+            answer = json.loads(text)
+        except ValueError:
+            answer = None
+        if isinstance(answer, dict) and answer.get("success") is False:
+            raise NGrinderFailure(f"{where} answered success false: {_trim(text)}")
+        if status >= 500 or status == 429:
+            raise NGrinderUnreachable(f"{where} answered {status}: {_trim(text)}")
+        if status >= 400:
+            raise NGrinderFailure(f"{where} answered {status}: {_trim(text)}")
+        if not isinstance(answer, dict):
+            raise NGrinderUnreachable(f"{where} answered {status} with no JSON object: "
+                                      f"{_trim(text)}")
+        return answer
+
+
+def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinderTask:
+    """`ngrinder`: the metadata keys of the Go service; 400 naming the key that is wrong."""
+    values = {key: _required(metadata, key) for key in REQUIRED_KEYS}
+    clone = values["clone"].strip()
+    if not _INTEGER.fullmatch(clone):
+        raise BadRequest(f"metadata clone must be integer, got {clone!r}")
+    try:
+        # Go's StdEncoding: padded, and line breaks are skipped
+        password = base64.b64decode(re.sub(r"[\r\n]", "", values["passwd"]), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("metadata passwd is invalid: not base64 (standard, padded)") from None
+    credentials = values["username"].encode() + b":" + password
+    return NGrinderTask(
+        payload,
+        server=_server(values["server"]),
+        clone=int(clone),
+        username=values["username"],
+        authorization="Basic " + base64.b64encode(credentials).decode("ascii"),
+        poll_interval=_poll_interval(metadata.get("pollInterval", "")),
+    )
+
+
+def _required(metadata: dict[str, str], key: str) -> str:
+    value = metadata.get(key, "")
+    if not value.strip():
+        raise BadRequest(f"`{key}` is required with type ngrinder")
+    return value
+
+
+def _server(raw: str) -> str:
+    text = raw.strip()
+    try:
+        url = URL(text)
+    except ValueError:
+        url = URL()
+    if url.scheme not in ("http", "https") or not url.host:
+        raise BadRequest(f"`server` must be an http(s) URL, got {redact(text)!r}")
+    return text.rstrip("/")
+
+
+def _poll_interval(raw: str) -> float:
+    """A Go duration (`500ms`, `2s`); a bare number is seconds."""
+    text = raw.strip()
+    if not text:
+        return DEFAULT_POLL_INTERVAL
+    try:
+        value = float(text) if re.fullmatch(r"\d+(\.\d*)?", text) else parse_go_duration(text)
+    except ValueError:
+        raise BadRequest(f"metadata pollInterval must be a duration like 1s or 500ms, "
+                         f"got {text!r}") from None
+    if value <= 0:
+        raise BadRequest(f"metadata pollInterval must be positive, got {text!r}")
+    return value
+
+
+def _test_id(answer: dict[str, Any]) -> int:
+    value = answer.get("id")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise NGrinderFailure(f"ngrinder answered no test id: {_trim(json.dumps(answer))}")
+    try:
+        return int(value)
+    except ValueError:
+        raise NGrinderFailure(f"ngrinder answered no test id: "
+                              f"{_trim(json.dumps(answer))}") from None
+
+
+def _status_id(answer: dict[str, Any]) -> str:
+    statuses = answer.get("status")
+    if isinstance(statuses, list) and statuses and isinstance(statuses[0], dict):
+        return str(statuses[0].get("status_id", ""))
+    return ""
+
+
+def _reason(text: str) -> str:
+    return f"background task failed: {text}"
+
+
+def _trim(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= BODY_CAP else flat[:BODY_CAP] + "..."
