@@ -12,11 +12,11 @@ from loadtester import metrics
 from loadtester.auth import NamespaceAuthorizer
 from loadtester.errors import LoadtesterError
 from loadtester.gates import MemoryGateStore, SqliteGateStore
-from loadtester.keys import AUTHORIZER, GATES, HTTP_CLIENT, RUNNER, SETTINGS
+from loadtester.keys import AUTHORIZER, DATABASE, GATES, HTTP_CLIENT, RUNNER, SETTINGS
 from loadtester.logs import get_logger
-from loadtester.routes import gates, health, tasks
+from loadtester.routes import events, gates, health, tasks
 from loadtester.settings import Settings
-from loadtester.store import open_database
+from loadtester.store import open_state
 from loadtester.tasks.base import TaskEnvironment
 from loadtester.tasks.runner import TaskRunner
 
@@ -55,18 +55,16 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    app[DATABASE] = open_state(app[SETTINGS])
+    yield
+    app[DATABASE].close()
+
+
 async def _gate_store(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    if settings.in_memory:
-        app[GATES] = MemoryGateStore()
-        yield
-        return
-    database = open_database(settings.database_path)
-    app[GATES] = SqliteGateStore(database)
-    try:
-        yield
-    finally:
-        database.close()
+    in_memory = app[SETTINGS].in_memory
+    app[GATES] = MemoryGateStore() if in_memory else SqliteGateStore(app[DATABASE])
+    yield
 
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:
@@ -84,9 +82,12 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[answer_errors], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[AUTHORIZER] = NamespaceAuthorizer(settings.namespace_regexp)
-    app.cleanup_ctx.extend([_http_client, _gate_store, _task_runner])
+    app.cleanup_ctx.extend(
+        [_http_client, _database, _gate_store, _task_runner, events.event_forwarding]
+    )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)
     gates.add_routes(app)
+    events.add_routes(app)
     tasks.add_routes(app)  # last: it claims every other path
     return app

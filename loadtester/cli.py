@@ -81,6 +81,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag("rocket-url", "Rocket.Chat webhook URL for events", secret=True),
     Flag("alertmanager-url", "Prometheus Alertmanager base URL for events"),
     Flag("event-webhook-url", "generic webhook URL receiving every event as JSON", secret=True),
+    Flag("event-fold-window", "identical events of a canary within this window are sent once, "
+         "with a count; 0 sends every one (default 5m)", parse_go_duration),
+    Flag("event-max-age", "an event not delivered after this long is dead-lettered "
+         "(default 24h)", parse_go_duration),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
 
@@ -113,11 +117,16 @@ def _convert(flag: Flag, raw: str, origin: str) -> Any:
         raise UsageError(f"invalid value {raw!r} for {origin}: {exc}") from None
 
 
-def _from_environment(environ: dict[str, str]) -> dict[str, Any]:
+def _from_environment(environ: dict[str, str], given: set[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for flag in FLAGS:
         file_var = flag.env + "_FILE"
+        if flag.field in given:
+            continue
         if flag.env in environ:
+            if flag.name == "port" and "://" in environ[flag.env]:
+                # Kubernetes' service link of a Service named `loadtester`, not our setting
+                continue
             values[flag.field] = _convert(flag, environ[flag.env], flag.env)
         elif flag.secret and file_var in environ:
             try:
@@ -153,8 +162,9 @@ def _from_arguments(args: Sequence[str]) -> dict[str, Any]:
 
 def parse_settings(args: Sequence[str], environ: dict[str, str] | None = None) -> Settings:
     """Build Settings from flags over environment variables over defaults."""
-    values = _from_environment(dict(os.environ) if environ is None else environ)
-    values.update(_from_arguments(args))
+    values = _from_arguments(args)
+    values.update(_from_environment(dict(os.environ) if environ is None else environ,
+                                    set(values)))
     try:
         return Settings(**values)
     except ValidationError as exc:
@@ -179,6 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = parse_settings(args)
     except UsageError as exc:
+        print(f"loadtester: {exc}", file=sys.stderr)
+        return 2
+    from loadtester.events.config import ConfigError, load_event_config
+
+    try:
+        load_event_config(settings)
+    except ConfigError as exc:
         print(f"loadtester: {exc}", file=sys.stderr)
         return 2
     from loadtester.server import serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -16,6 +17,18 @@ def default_state_dir() -> str:
     """Where the embedded store lives unless `-state` says otherwise."""
     xdg = os.environ.get("XDG_STATE_HOME")
     return str(Path(xdg) / "loadtester") if xdg else ".loadtester"
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: affinity, capped by a cgroup v2 CPU limit (a pod's)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return max(1, min(cpus or 1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus or 1)
 
 
 class Settings(BaseModel):
@@ -35,7 +48,7 @@ class Settings(BaseModel):
     background_failures: Literal["report", "ignore"] = "report"
     kill_grace: float = Field(default=2.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
-    load_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    load_workers: int = Field(default_factory=lambda: available_cpus(), ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # event forwarding
     config: str = ""
@@ -46,6 +59,8 @@ class Settings(BaseModel):
     rocket_url: str = ""
     alertmanager_url: str = ""
     event_webhook_url: str = ""
+    event_fold_window: float = Field(default=300.0, ge=0)
+    event_max_age: float = Field(default=24 * 3600.0, gt=0)
 
     @field_validator("namespace_regexp")
     @classmethod

@@ -116,6 +116,10 @@ class Sink:
         """(option name, template) of every template, checked at start-up."""
         return [("title", self.title), ("text", self.text)]
 
+    def accepts(self, event: Event) -> bool:
+        """False for events this sink has nothing to say about."""
+        return True
+
     def request(self, event: Event, count: int) -> HttpCall:
         raise NotImplementedError
 

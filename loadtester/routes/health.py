@@ -19,4 +19,4 @@ async def prometheus(_request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     app.router.add_route("*", "/healthz", healthz)
-    app.router.add_route("GET", "/metrics", prometheus)
+    app.router.add_route("*", "/metrics", prometheus)  # any method, as promhttp

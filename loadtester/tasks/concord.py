@@ -58,8 +58,9 @@ class ConcordTask:
 
     @property
     def key(self) -> str:
-        return (f"{self.payload.canary}/concord/{self.org}/{self.project}/{self.repo}/"
-                f"{self.entrypoint}")
+        return (
+            f"{self.payload.canary}/concord/{self.org}/{self.project}/{self.repo}/{self.entrypoint}"
+        )
 
     @property
     def description(self) -> str:
@@ -67,18 +68,26 @@ class ConcordTask:
 
     def form_fields(self) -> list[tuple[str, str]]:
         """The multipart fields of the start request, in the Go service's order."""
-        return [("org", self.org), ("project", self.project), ("repo", self.repo),
-                ("entryPoint", self.entrypoint), ("arguments.endpoint", self.endpoint),
-                *((ARGUMENT_PREFIX + name, value) for name, value in self.arguments)]
+        return [
+            ("org", self.org),
+            ("project", self.project),
+            ("repo", self.repo),
+            ("entryPoint", self.entrypoint),
+            ("arguments.endpoint", self.endpoint),
+            *((ARGUMENT_PREFIX + name, value) for name, value in self.arguments),
+        ]
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         try:
             async with asyncio.timeout(env.settings.timeout):
                 return await self._run(env.http)
         except TimeoutError:
-            return TaskResult(False, "concord process timed out after "
-                              f"{format_duration(env.settings.timeout)} (-timeout)",
-                              outcome="timeout")
+            return TaskResult(
+                False,
+                "concord process timed out after "
+                f"{format_duration(env.settings.timeout)} (-timeout)",
+                outcome="timeout",
+            )
         except ConcordFailure as failure:
             return TaskResult(False, str(failure))
 
@@ -95,22 +104,26 @@ class ConcordTask:
             async with asyncio.timeout(self.poll_timeout):
                 while True:
                     await asyncio.sleep(self.poll_interval)
-                    process = await self._call(http, "GET", f"{PROCESS_PATH}/{instance}",
-                                               api_key)
+                    process = await self._call(http, "GET", f"{PROCESS_PATH}/{instance}", api_key)
                     status = str(process.get("status", ""))
                     log.debug("concord process status", instance=instance, status=status)
                     if status == STATUS_OK:
                         return TaskResult(True, fields={"instance": instance, "status": status})
                     if status in STATUS_FAILED:
-                        return TaskResult(False, f"concord process {instance} ended with "
-                                          f"status {status}",
-                                          fields={"instance": instance, "status": status})
+                        return TaskResult(
+                            False,
+                            f"concord process {instance} ended with status {status}",
+                            fields={"instance": instance, "status": status},
+                        )
         except TimeoutError:
             last = f" (last status {status})" if status else ""
-            return TaskResult(False, f"concord process {instance} timed out after "
-                              f"{format_duration(self.poll_timeout)}{last}",
-                              fields={"instance": instance, "status": status},
-                              outcome="timeout")
+            return TaskResult(
+                False,
+                f"concord process {instance} timed out after "
+                f"{format_duration(self.poll_timeout)}{last}",
+                fields={"instance": instance, "status": status},
+                outcome="timeout",
+            )
 
     def _form(self) -> aiohttp.MultipartWriter:
         writer = aiohttp.MultipartWriter("form-data")
@@ -124,20 +137,31 @@ class ConcordTask:
             text = await asyncio.to_thread(Path(self.api_key_path).read_text, "utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConcordFailure(f"concord: cannot read apiKeyPath {self.api_key_path}: "
-                                 f"{reason}") from None
+            raise ConcordFailure(
+                f"concord: cannot read apiKeyPath {self.api_key_path}: {reason}"
+            ) from None
         # a key file written with a trailing newline is still the same key
         return text.strip()
 
-    async def _call(self, http: aiohttp.ClientSession, method: str, path: str, api_key: str,
-                    data: aiohttp.MultipartWriter | None = None) -> dict[str, Any]:
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        api_key: str,
+        data: aiohttp.MultipartWriter | None = None,
+    ) -> dict[str, Any]:
         url = self.server + path
         where = f"concord {method} {redact(url)}"
         headers = {"Authorization": api_key} if api_key else {}
         try:
-            async with http.request(method, url, data=data, headers=headers,
-                                    timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
-                                    ) as response:
+            async with http.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT),
+            ) as response:
                 status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise ConcordFailure(f"{where} failed: {_describe(exc)}") from None
@@ -147,11 +171,9 @@ class ConcordTask:
         try:
             answer = json.loads(text)
         except ValueError:
-            raise ConcordFailure(f"{where} answered {status} with no JSON: "
-                                 f"{_trim(text)}") from None
+            raise ConcordFailure(f"{where} answered {status} with no JSON: {_trim(text)}") from None
         if not isinstance(answer, dict):
-            raise ConcordFailure(f"{where} answered {status} with no JSON object: "
-                                 f"{_trim(text)}")
+            raise ConcordFailure(f"{where} answered {status} with no JSON object: {_trim(text)}")
         return answer
 
 
@@ -159,13 +181,19 @@ def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTa
     """`concord`: the metadata keys of the Go service; 400 naming the key that is wrong."""
     values = {key: _required(metadata, key) for key in REQUIRED_KEYS}
     if ARGUMENT_PREFIX + "endpoint" in metadata:
-        raise BadRequest("`arguments.endpoint` is refused: you cannot override endpoint "
-                         "through arguments; set `endpoint` directly")
+        raise BadRequest(
+            "`arguments.endpoint` is refused: you cannot override endpoint "
+            "through arguments; set `endpoint` directly"
+        )
     if not Path(values["apiKeyPath"]).is_file():
         raise BadRequest(f"`apiKeyPath` file doesn't exist {values['apiKeyPath']}")
-    arguments = tuple(sorted(
-        (key.removeprefix(ARGUMENT_PREFIX), value) for key, value in metadata.items()
-        if key.startswith(ARGUMENT_PREFIX) and len(key) > len(ARGUMENT_PREFIX)))
+    arguments = tuple(
+        sorted(
+            (key.removeprefix(ARGUMENT_PREFIX), value)
+            for key, value in metadata.items()
+            if key.startswith(ARGUMENT_PREFIX) and len(key) > len(ARGUMENT_PREFIX)
+        )
+    )
     return ConcordTask(
         payload,
         server=_server(values["server"]),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ STATUS_OK = "FINISHED"
 STATUS_FAILED = frozenset({"STOP_BY_ERROR", "CANCELED", "UNKNOWN"})
 BODY_CAP = 200
 _INTEGER = re.compile(r"[+-]?\d+")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 class NGrinderFailure(Exception):
@@ -67,18 +67,20 @@ class NGrinderTask:
         test_id: int | None = None
         try:
             async with asyncio.timeout(env.settings.timeout):
-                started = await self._call(env.http, "POST",
-                                           f"/perftest/api/{self.clone}/clone_and_start")
+                started = await self._call(
+                    env.http, "POST", f"/perftest/api/{self.clone}/clone_and_start"
+                )
                 test_id = _test_id(started)
                 log.info("ngrinder test started", test_id=test_id)
                 return await self._poll(env.http, test_id, log)
         except TimeoutError:
-            if test_id is not None:
+            limit = format_duration(env.settings.timeout)
+            if test_id is None:
+                what = f"ngrinder clone_and_start of test {self.clone} timed out after {limit}"
+            else:
                 await self._stop(env.http, test_id, log, "timeout")
-            return TaskResult(False, _reason(f"ngrinder test {test_id} timed out after "
-                                             f"{format_duration(env.settings.timeout)}"
-                                             + ("; stopped" if test_id is not None else "")),
-                              fields={"test_id": test_id}, outcome="timeout")
+                what = f"ngrinder test {test_id} timed out after {limit}; stop requested"
+            return TaskResult(False, _reason(what), fields={"test_id": test_id}, outcome="timeout")
         except asyncio.CancelledError:
             if test_id is not None:
                 await self._stop(env.http, test_id, log, "cancelled")
@@ -100,34 +102,51 @@ class NGrinderTask:
             if status == STATUS_OK:
                 return TaskResult(True, fields={"test_id": test_id, "status": status})
             if status in STATUS_FAILED:
-                return TaskResult(False, _reason(f"ngrinder test {test_id} ended with status "
-                                                 f"{status}"),
-                                  fields={"test_id": test_id, "status": status})
+                return TaskResult(
+                    False,
+                    _reason(f"ngrinder test {test_id} ended with status {status}"),
+                    fields={"test_id": test_id, "status": status},
+                )
 
-    async def _stop(self, http: aiohttp.ClientSession, test_id: int, log: Any,
-                    why: str) -> None:
+    async def _stop(self, http: aiohttp.ClientSession, test_id: int, log: Any, why: str) -> None:
         try:
-            await self._call(http, "PUT", f"/perftest/api/{test_id}", params={"action": "stop"},
-                             timeout=STOP_TIMEOUT)
+            await self._call(
+                http,
+                "PUT",
+                f"/perftest/api/{test_id}",
+                params={"action": "stop"},
+                timeout=STOP_TIMEOUT,
+            )
         except NGrinderFailure as failure:
-            log.warning("ngrinder test not stopped", test_id=test_id, why=why,
-                        reason=str(failure))
+            log.warning("ngrinder test not stopped", test_id=test_id, why=why, reason=str(failure))
         else:
             log.info("ngrinder test stopped", test_id=test_id, why=why)
 
-    async def _call(self, http: aiohttp.ClientSession, method: str, path: str,
-                    params: dict[str, str] | None = None,
-                    timeout: float = REQUEST_TIMEOUT) -> dict[str, Any]:
+    async def _call(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> dict[str, Any]:
         url = self.server + path
         where = f"ngrinder {method} {redact(url)}"
         try:
-            async with http.request(method, url, params=params,
-                                    headers={"Authorization": self.authorization},
-                                    timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+            async with http.request(
+                method,
+                url,
+                params=params,
+                headers={"Authorization": self.authorization},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
                 status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            reason = (f"no answer within {format_duration(timeout)}"
-                      if isinstance(exc, TimeoutError) else _trim(str(exc)) or type(exc).__name__)
+            reason = (
+                f"no answer within {format_duration(timeout)}"
+                if isinstance(exc, TimeoutError)
+                else _trim(str(exc)) or type(exc).__name__
+            )
             raise NGrinderUnreachable(f"{where} failed: {reason}") from None
         text = body.decode("utf-8", "replace")
         try:
@@ -141,8 +160,9 @@ class NGrinderTask:
         if status >= 400:
             raise NGrinderFailure(f"{where} answered {status}: {_trim(text)}")
         if not isinstance(answer, dict):
-            raise NGrinderUnreachable(f"{where} answered {status} with no JSON object: "
-                                      f"{_trim(text)}")
+            raise NGrinderUnreachable(
+                f"{where} answered {status} with no JSON object: {_trim(text)}"
+            )
         return answer
 
 
@@ -152,11 +172,7 @@ def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinder
     clone = values["clone"].strip()
     if not _INTEGER.fullmatch(clone):
         raise BadRequest(f"metadata clone must be integer, got {clone!r}")
-    try:
-        # Go's StdEncoding: padded, and line breaks are skipped
-        password = base64.b64decode(re.sub(r"[\r\n]", "", values["passwd"]), validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest("metadata passwd is invalid: not base64 (standard, padded)") from None
+    password = _base64(values["passwd"])
     credentials = values["username"].encode() + b":" + password
     return NGrinderTask(
         payload,
@@ -186,6 +202,17 @@ def _server(raw: str) -> str:
     return text.rstrip("/")
 
 
+def _base64(raw: str) -> bytes:
+    """Go's StdEncoding: standard alphabet, exact padding, line breaks skipped."""
+    text = re.sub(r"[\r\n]", "", raw)
+    try:
+        if len(text) % 4 == 0 and _BASE64.fullmatch(text):
+            return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error
+        pass
+    raise BadRequest("metadata passwd is invalid: not base64 (standard alphabet, padded)")
+
+
 def _poll_interval(raw: str) -> float:
     """A Go duration (`500ms`, `2s`); a bare number is seconds."""
     text = raw.strip()
@@ -194,8 +221,9 @@ def _poll_interval(raw: str) -> float:
     try:
         value = float(text) if re.fullmatch(r"\d+(\.\d*)?", text) else parse_go_duration(text)
     except ValueError:
-        raise BadRequest(f"metadata pollInterval must be a duration like 1s or 500ms, "
-                         f"got {text!r}") from None
+        raise BadRequest(
+            f"metadata pollInterval must be a duration like 1s or 500ms, got {text!r}"
+        ) from None
     if value <= 0:
         raise BadRequest(f"metadata pollInterval must be positive, got {text!r}")
     return value
@@ -207,9 +235,10 @@ def _test_id(answer: dict[str, Any]) -> int:
         raise NGrinderFailure(f"ngrinder answered no test id: {_trim(json.dumps(answer))}")
     try:
         return int(value)
-    except ValueError:
-        raise NGrinderFailure(f"ngrinder answered no test id: "
-                              f"{_trim(json.dumps(answer))}") from None
+    except (ValueError, OverflowError):
+        raise NGrinderFailure(
+            f"ngrinder answered no test id: {_trim(json.dumps(answer))}"
+        ) from None
 
 
 def _status_id(answer: dict[str, Any]) -> str:

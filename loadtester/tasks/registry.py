@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from loadtester.errors import BadRequest
 from loadtester.models import WebhookPayload
-from loadtester.tasks import load, shell
+from loadtester.tasks import concord, load, ngrinder, shell
 from loadtester.tasks.base import Task
 
 TaskFactory = Callable[[WebhookPayload, dict[str, str]], Task]
@@ -19,6 +19,8 @@ FACTORIES: dict[str, TaskFactory] = {
     "helmv3": shell.helmv3_task,
     "kubectl": shell.kubectl_task,
     "load": load.load_task,
+    "concord": concord.concord_task,
+    "ngrinder": ngrinder.ngrinder_task,
 }
 
 

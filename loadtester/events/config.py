@@ -1,0 +1,350 @@
+"""The events configuration: a YAML file (-config) of named sinks and routes, plus the sinks
+the -slack-url style flags define. Any mistake is a ConfigError naming the file line.
+
+    sinks:
+      team-slack: {type: slack, url_file: /etc/loadtester/secrets/slack-url}
+      am: {type: alertmanager, url: "http://alertmanager.monitoring:9093"}
+    routes:
+      - match: {eventType: Warning, phases: [Failed], namespace: "^prod-", canary: "",
+                message: "(?i)rolling back"}
+        sinks: [team-slack, am]
+    delivery: {fold_window: 5m, max_age: 24h, min_backoff: 1s, max_backoff: 5m}
+
+Without `routes` every sink gets every event.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from loadtester.events.alertmanager import AlertmanagerOptions, AlertmanagerSink
+from loadtester.events.discord import DiscordOptions, DiscordSink
+from loadtester.events.event import PHASES, sample_event
+from loadtester.events.gchat import GChatOptions, GChatSink
+from loadtester.events.msteams import TeamsOptions, TeamsSink
+from loadtester.events.rocket import RocketOptions, RocketSink
+from loadtester.events.sink import Duration, Sink, SinkOptions
+from loadtester.events.slack import SlackOptions, SlackSink
+from loadtester.events.templates import Template, TemplateProblem
+from loadtester.events.webhook import WebhookOptions, WebhookSink
+from loadtester.settings import Settings
+
+AnySinkOptions = Annotated[
+    SlackOptions | TeamsOptions | DiscordOptions | GChatOptions | RocketOptions
+    | WebhookOptions | AlertmanagerOptions,
+    Field(discriminator="type"),
+]
+SINK_TYPES = frozenset({"slack", "msteams", "discord", "gchat", "rocket", "webhook",
+                        "alertmanager"})
+# flag field -> (sink type, sink name)
+FLAG_SINKS = {
+    "slack_url": "slack", "msteams_url": "msteams", "discord_url": "discord",
+    "gchat_url": "gchat", "rocket_url": "rocket", "alertmanager_url": "alertmanager",
+    "event_webhook_url": "webhook",
+}
+_SINK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+DEFAULT_FOLD_WINDOW = 300.0
+DEFAULT_MAX_AGE = 24 * 3600.0
+
+
+class ConfigError(Exception):
+    """A wrong events configuration; the message is one line naming the place."""
+
+
+class MatchModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    event_type: Literal["Normal", "Warning"] | None = Field(default=None, alias="eventType")
+    phases: list[str] = Field(default_factory=list)
+    namespace: str = ""
+    canary: str = ""
+    message: str = ""
+
+    @field_validator("namespace", "canary", "message")
+    @classmethod
+    def _regexp(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regexp {value!r}: {exc}") from None
+        return value
+
+    @field_validator("phases")
+    @classmethod
+    def _phases(cls, value: list[str]) -> list[str]:
+        for phase in value:
+            if phase not in PHASES:
+                raise ValueError(f"unknown phase {phase!r} (one of {', '.join(sorted(PHASES))})")
+        return value
+
+
+class RouteModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    match: MatchModel = Field(default_factory=MatchModel)
+    sinks: list[str] = Field(min_length=1)
+
+
+class DeliveryModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fold_window: Duration | None = None
+    max_age: Duration | None = None
+    min_backoff: Duration = 1.0
+    max_backoff: Duration = 300.0
+    concurrency: int = Field(default=16, ge=1, le=1024)
+
+
+class FileModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sinks: dict[str, AnySinkOptions] = Field(default_factory=dict)
+    routes: list[RouteModel] | None = None
+    delivery: DeliveryModel = Field(default_factory=DeliveryModel)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How the outbox delivers: folding window, dead-letter age, backoff bounds."""
+
+    fold_window: float = DEFAULT_FOLD_WINDOW
+    max_age: float = DEFAULT_MAX_AGE
+    min_backoff: float = 1.0
+    max_backoff: float = 300.0
+    concurrency: int = 16
+
+
+@dataclass(frozen=True)
+class Route:
+    """One compiled route."""
+
+    event_type: str | None
+    phases: frozenset[str]
+    namespace: re.Pattern[str] | None
+    canary: re.Pattern[str] | None
+    message: re.Pattern[str] | None
+    sinks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    """Sinks by name, routes (None: every sink gets every event) and delivery settings."""
+
+    sinks: dict[str, Sink]
+    routes: tuple[Route, ...] | None
+    delivery: Delivery
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sinks)
+
+
+class _Source:
+    """The file's name and the line of every key, to point at mistakes."""
+
+    def __init__(self, name: str, lines: dict[tuple[Any, ...], int], flag: bool = False) -> None:
+        self.name = name
+        self.lines = lines
+        self.flag = flag
+
+    def error(self, loc: tuple[Any, ...], problem: str) -> ConfigError:
+        if self.flag:
+            return ConfigError(f"{self.name}: {problem.splitlines()[0] if problem else problem}")
+        path: tuple[Any, ...] = ()
+        shown: list[str] = []
+        for index, part in enumerate(loc):
+            if (*path, part) in self.lines:
+                path = (*path, part)
+            elif index == 2 and loc[0] == "sinks" and part in SINK_TYPES:
+                continue  # the discriminator pydantic puts in the location
+            shown.append(str(part))
+        line = self.lines.get(path, 1)
+        where = ".".join(shown)
+        problem = problem.splitlines()[0] if problem else "invalid"
+        return ConfigError(f"{self.name}:{line}: {where + ': ' if where else ''}{problem}")
+
+
+def _key_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, key.value)
+            lines[child] = key.start_mark.line + 1
+            _key_lines(value, child, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _key_lines(item, (*path, index), lines)
+
+
+def _read_file(path: str) -> tuple[Any, _Source]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _key_lines(node, (), lines)
+    return data, _Source(path, lines)
+
+
+def _secret(source: _Source, loc: tuple[Any, ...], path: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as exc:
+        raise source.error(loc, f"cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise source.error(loc, f"{path} is empty")
+    return value
+
+
+def _url(source: _Source, loc: tuple[Any, ...], options: SinkOptions, needed: bool) -> str:
+    if options.url and options.url_file:
+        raise source.error(loc, "give url or url_file, not both")
+    url = _secret(source, (*loc, "url_file"), options.url_file) if options.url_file \
+        else options.url
+    if needed and not url:
+        raise source.error(loc, "url or url_file is required")
+    if url and not re.match(r"^https?://", url):
+        raise source.error((*loc, "url_file" if options.url_file else "url"),
+                           "the URL must start with http:// or https://")
+    return url
+
+
+def _template_sources(options: SinkOptions) -> list[tuple[tuple[str, ...], str]]:
+    found = [((key,), text) for key in ("title", "text", "body")
+             if isinstance(text := getattr(options, key, None), str)]
+    if isinstance(options, WebhookOptions):
+        found.extend((("headers", key), text) for key, text in options.headers.items())
+    return found
+
+
+def build_sink(name: str, options: SinkOptions, source: _Source) -> Sink:
+    """The sink of one options model; secrets read from their files now."""
+    loc: tuple[Any, ...] = ("sinks", name)
+    if not _SINK_NAME.match(name):
+        raise source.error(loc, "a sink name takes letters, digits, '.', '_' and '-'")
+    for key, text in _template_sources(options):
+        try:
+            Template(text)
+        except TemplateProblem as exc:
+            raise source.error((*loc, *key), str(exc)) from None
+    sink: Sink
+    if isinstance(options, SlackOptions):
+        if options.token and options.token_file:
+            raise source.error(loc, "give token or token_file, not both")
+        token = (_secret(source, (*loc, "token_file"), options.token_file)
+                 if options.token_file else options.token)
+        if token and not options.channel:
+            raise source.error(loc, "a bot token needs a channel")
+        sink = SlackSink(name, options, _url(source, loc, options, not token), token)
+    elif isinstance(options, TeamsOptions):
+        sink = TeamsSink(name, options, _url(source, loc, options, True))
+    elif isinstance(options, DiscordOptions):
+        sink = DiscordSink(name, options, _url(source, loc, options, True))
+    elif isinstance(options, GChatOptions):
+        sink = GChatSink(name, options, _url(source, loc, options, True))
+    elif isinstance(options, RocketOptions):
+        sink = RocketSink(name, options, _url(source, loc, options, True))
+    elif isinstance(options, WebhookOptions):
+        headers = {key: _secret(source, (*loc, "header_files", key), path)
+                   for key, path in options.header_files.items()}
+        sink = WebhookSink(name, options, _url(source, loc, options, True), headers)
+    elif isinstance(options, AlertmanagerOptions):
+        sink = AlertmanagerSink(name, options, _url(source, loc, options, True))
+    else:  # pragma: no cover - the union above is exhaustive
+        raise source.error(loc, f"unknown sink type {options.type!r}")
+    for key, template in sink.templates():
+        try:
+            template.check()
+        except TemplateProblem as exc:
+            raise source.error((*loc, *key.split(".")), str(exc)) from None
+    if isinstance(sink, WebhookSink):
+        try:
+            sink.render_body(sample_event(), 2)
+        except ValueError as exc:
+            raise source.error((*loc, "body"), str(exc)) from None
+    return sink
+
+
+def _compile(pattern: str) -> re.Pattern[str] | None:
+    return re.compile(pattern) if pattern else None
+
+
+def _model(data: Any, source: _Source) -> FileModel:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise source.error((), "the file must be a mapping with sinks, routes and delivery")
+    try:
+        return FileModel.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        problem = str(error["msg"]).removeprefix("Value error, ")
+        raise source.error(tuple(error["loc"]), problem) from None
+
+
+_OPTIONS: dict[str, type[SinkOptions]] = {
+    "slack": SlackOptions, "msteams": TeamsOptions, "discord": DiscordOptions,
+    "gchat": GChatOptions, "rocket": RocketOptions, "webhook": WebhookOptions,
+    "alertmanager": AlertmanagerOptions,
+}
+
+
+def load_event_config(settings: Settings) -> EventConfig:
+    """Read -config and the sink flags; raise ConfigError with a one-line message."""
+    if settings.config:
+        data, source = _read_file(settings.config)
+    else:
+        data, source = {}, _Source("config", {})
+    model = _model(data, source)
+    sinks = {name: build_sink(name, options, source) for name, options in model.sinks.items()}
+    for field, name in FLAG_SINKS.items():
+        url = str(getattr(settings, field))
+        if not url:
+            continue
+        flag = "-" + field.replace("_", "-")
+        if name in sinks:
+            raise ConfigError(f"{flag} defines sink {name!r}, which {settings.config} defines too")
+        options = _OPTIONS[name].model_validate({"type": name, "url": url})
+        sinks[name] = build_sink(name, options, _Source(flag, {}, flag=True))
+    routes: tuple[Route, ...] | None = None
+    if model.routes is not None:
+        compiled = []
+        for index, route in enumerate(model.routes):
+            for position, name in enumerate(route.sinks):
+                if name not in sinks:
+                    raise source.error(("routes", index, "sinks", position),
+                                       f"no sink named {name!r}")
+            match = route.match
+            compiled.append(Route(match.event_type, frozenset(match.phases),
+                                  _compile(match.namespace), _compile(match.canary),
+                                  _compile(match.message), tuple(dict.fromkeys(route.sinks))))
+        routes = tuple(compiled)
+    chosen = settings.model_fields_set
+    wanted = model.delivery
+    delivery = Delivery(
+        fold_window=(settings.event_fold_window if "event_fold_window" in chosen
+                     or wanted.fold_window is None else wanted.fold_window),
+        max_age=(settings.event_max_age if "event_max_age" in chosen
+                 or wanted.max_age is None else wanted.max_age),
+        min_backoff=wanted.min_backoff,
+        max_backoff=max(wanted.max_backoff, wanted.min_backoff),
+        concurrency=wanted.concurrency,
+    )
+    return EventConfig(sinks, routes, delivery)

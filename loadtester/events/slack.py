@@ -1,0 +1,80 @@
+"""Slack: an incoming webhook, or a bot token with chat.postMessage and a channel.
+
+Both take a message with legacy `attachments` (colour bar by severity, author, text, fields).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from loadtester.events.event import Event
+from loadtester.events.sink import HttpCall, Sink, SinkOptions, Verdict, judge_http, json_call
+
+SLACK_API = "https://slack.com/api/chat.postMessage"
+_COLOURS = {"info": "good", "warn": "warning", "error": "danger"}
+_RETRY_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavailable",
+                           "fatal_error", "internal_error", "request_timeout"})
+
+
+class SlackOptions(SinkOptions):
+    type: Literal["slack"]
+    channel: str = ""
+    username: str = "Flagger"
+    icon_emoji: str = ":rocket:"
+    token: str = ""
+    token_file: str = ""
+    api_url: str = SLACK_API
+
+
+class SlackSink(Sink):
+    kind = "slack"
+
+    def __init__(self, name: str, options: SlackOptions, url: str, token: str = "") -> None:
+        super().__init__(name, options, url)
+        self.options = options
+        self.token = token
+
+    def message(self, event: Event, count: int) -> dict[str, Any]:
+        text = self.render_text(event, count)
+        document: dict[str, Any] = {
+            "username": self.options.username,
+            "icon_emoji": self.options.icon_emoji,
+            "text": "",
+            "attachments": [{
+                "color": _COLOURS[event.severity],
+                "fallback": f"{event.canary}: {text}",
+                "author_name": self.render_title(event, count),
+                "text": text,
+                "mrkdwn_in": ["text"],
+                "fields": [{"title": title, "value": value, "short": True}
+                           for title, value in self.facts(event)],
+                "footer": "Flagger",
+                "ts": event.timestamp_ms // 1000,
+            }],
+        }
+        if self.options.channel:
+            document["channel"] = self.options.channel
+        return document
+
+    def request(self, event: Event, count: int) -> HttpCall:
+        document = self.message(event, count)
+        if self.token:
+            return json_call(self.options.api_url, document,
+                             {"Authorization": f"Bearer {self.token}"})
+        return json_call(self.url, document)
+
+    def judge(self, status: int, headers: Any, body: bytes) -> Verdict:
+        verdict = judge_http(status, headers, body)
+        if not self.token or verdict.outcome != "delivered":
+            return verdict
+        # the Web API answers 200 with {"ok": false, "error": "..."} on failure
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return Verdict("retry", "chat.postMessage answered no JSON")
+        if isinstance(answer, dict) and answer.get("ok") is True:
+            return verdict
+        error = str(answer.get("error", "unknown")) if isinstance(answer, dict) else "unknown"
+        outcome = "retry" if error in _RETRY_ERRORS else "dead"
+        return Verdict(outcome, f"chat.postMessage: {error}")

@@ -1,0 +1,68 @@
+"""A generic webhook: the event as JSON, or a templated JSON body, with templated headers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import Field
+
+from loadtester.events.event import Event
+from loadtester.events.sink import HttpCall, Sink, SinkOptions
+from loadtester.events.templates import Template
+
+
+class WebhookOptions(SinkOptions):
+    type: Literal["webhook"]
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    header_files: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+
+
+def default_body(event: Event, count: int, text: str) -> dict[str, Any]:
+    """The document posted when no `body` template is given."""
+    return {
+        "name": event.name, "namespace": event.namespace, "phase": event.phase,
+        "checksum": event.checksum, "eventType": event.event_type, "severity": event.severity,
+        "message": event.message, "text": text, "timestamp": event.timestamp_ms,
+        "count": count, "metadata": event.metadata,
+    }
+
+
+class WebhookSink(Sink):
+    kind = "webhook"
+
+    def __init__(self, name: str, options: WebhookOptions, url: str,
+                 secret_headers: dict[str, str] | None = None) -> None:
+        super().__init__(name, options, url)
+        self.method = options.method
+        self.header_templates = {key: Template(value) for key, value in options.headers.items()}
+        self.secret_headers = dict(secret_headers or {})
+        self.body = Template(options.body) if options.body is not None else None
+
+    def templates(self) -> list[tuple[str, Template]]:
+        found = [*super().templates(),
+                 *((f"headers.{key}", value) for key, value in self.header_templates.items())]
+        if self.body is not None:
+            found.append(("body", self.body))
+        return found
+
+    def render_body(self, event: Event, count: int) -> bytes:
+        if self.body is None:
+            document = default_body(event, count, self.render_text(event, count))
+            return json.dumps(document, separators=(",", ":")).encode()
+        text = self.body.render(event.context(count))
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"body template did not render JSON: {exc}") from None
+        return text.encode()
+
+    def request(self, event: Event, count: int) -> HttpCall:
+        context = event.context(count)
+        headers = {"Content-Type": "application/json"}
+        headers.update({key: value.render(context)
+                        for key, value in self.header_templates.items()})
+        headers.update(self.secret_headers)
+        return HttpCall(self.url, self.render_body(event, count), headers, self.method)

@@ -1,0 +1,35 @@
+"""`POST /events` and `POST /events/<sink>`: Flagger's event webhook; 202 once stored."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from loadtester.events.service import open_event_service
+from loadtester.keys import EVENTS, RUNNER, SETTINGS
+from loadtester.models import TERMINAL_PHASES
+from loadtester.routes import read_payload
+
+
+async def receive(request: web.Request) -> web.Response:
+    """Store the event for every routed sink, or for the sink named in the path."""
+    payload = await read_payload(request)
+    only = request.match_info.get("sink")
+    request.app[EVENTS].receive(payload, only)
+    if payload.phase in TERMINAL_PHASES:
+        request.app[RUNNER].cancel_canary(payload.name, payload.namespace,
+                                          f"canary phase {payload.phase}")
+    return web.Response(status=202)
+
+
+async def event_forwarding(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx resource: the outbox and its delivery workers."""
+    async with open_event_service(app[SETTINGS]) as service:
+        app[EVENTS] = service
+        yield
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/events", receive)
+    app.router.add_post("/events/{sink}", receive)

@@ -1,0 +1,205 @@
+"""The Go service's flags: forms, environment variables, --help and bad values."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loadtester.cli import FLAGS, main, parse_settings, usage
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m loadtester <args>` as a real process (it must exit by itself)."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "loadtester", *args], env=environ,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_defaults() -> None:
+    """Without flags the Go service's defaults apply."""
+    settings = parse_settings([], environ={})
+    assert settings.port == 9090
+    assert settings.timeout == 3600
+    assert settings.log_level == "debug"
+    assert settings.namespace_regexp == ""
+    assert settings.zap_encoding == "json"
+    assert settings.zap_replace_globals is False
+    assert settings.max_background_tasks == 64
+    assert settings.background_failures == "report"
+
+
+def test_flagger_command_line() -> None:
+    """Flagger's Deployment command line `-port=8080 -log-level=info -timeout=1h` parses."""
+    settings = parse_settings(["-port=8080", "-log-level=info", "-timeout=1h"], environ={})
+    assert (settings.port, settings.log_level, settings.timeout) == (8080, "info", 3600)
+
+
+@pytest.mark.parametrize("args", [
+    ["-port=8081", "-timeout=90s"],
+    ["-port", "8081", "-timeout", "90s"],
+    ["--port=8081", "--timeout=90s"],
+    ["--port", "8081", "--timeout", "1m30s"],
+    ["serve", "-port=8081", "-timeout=1m30s"],
+])
+def test_flag_forms(args: list[str]) -> None:
+    """`-flag=value`, `-flag value`, `--flag=value` and `--flag value` are all accepted."""
+    if args[0] == "serve":
+        args = args[1:]
+    settings = parse_settings(args, environ={})
+    assert settings.port == 8081
+    assert settings.timeout == 90
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("500ms", 0.5), ("90s", 90), ("1m30s", 90), ("1h", 3600), ("1.5h", 5400), ("2h45m", 9900),
+])
+def test_go_durations(text: str, seconds: float) -> None:
+    """-timeout takes Go duration syntax."""
+    assert parse_settings([f"-timeout={text}"], environ={}).timeout == pytest.approx(seconds)
+
+
+def test_all_go_flags() -> None:
+    """Every flag of the Go service is accepted."""
+    settings = parse_settings(
+        ["-port=1", "-timeout=1s", "-log-level=error", "-namespace-regexp=^prod$",
+         "-zap-encoding=console", "-zap-replace-globals"], environ={})
+    assert settings.namespace_regexp == "^prod$"
+    assert settings.zap_encoding == "console"
+    assert settings.zap_replace_globals is True
+
+
+@pytest.mark.parametrize(("arg", "value"), [
+    ("-zap-replace-globals", True), ("-zap-replace-globals=true", True),
+    ("-zap-replace-globals=false", False), ("--zap-replace-globals=0", False),
+])
+def test_bool_flag(arg: str, value: bool) -> None:
+    """A boolean flag alone means true; `=false` turns it off, as in Go."""
+    assert parse_settings([arg], environ={}).zap_replace_globals is value
+
+
+def test_new_flags() -> None:
+    """The flags this project adds parse too."""
+    settings = parse_settings(
+        ["-state=memory", "-max-background-tasks=3", "-background-failures=ignore",
+         "-kill-grace=500ms", "-shutdown-grace=3s"], environ={})
+    assert settings.in_memory
+    assert settings.max_background_tasks == 3
+    assert settings.background_failures == "ignore"
+    assert (settings.kill_grace, settings.shutdown_grace) == (0.5, 3)
+
+
+def test_environment() -> None:
+    """Each flag is settable by LOADTESTER_<NAME>."""
+    settings = parse_settings([], environ={
+        "LOADTESTER_PORT": "8082", "LOADTESTER_TIMEOUT": "2m", "LOADTESTER_LOG_LEVEL": "warning",
+        "LOADTESTER_NAMESPACE_REGEXP": "^a", "LOADTESTER_ZAP_ENCODING": "console",
+        "LOADTESTER_ZAP_REPLACE_GLOBALS": "true", "LOADTESTER_STATE": "memory",
+        "LOADTESTER_MAX_BACKGROUND_TASKS": "5", "LOADTESTER_BACKGROUND_FAILURES": "ignore",
+    })
+    assert (settings.port, settings.timeout, settings.log_level) == (8082, 120, "warning")
+    assert (settings.namespace_regexp, settings.zap_encoding) == ("^a", "console")
+    assert settings.zap_replace_globals is True
+    assert settings.in_memory
+    assert (settings.max_background_tasks, settings.background_failures) == (5, "ignore")
+
+
+def test_every_flag_has_environment_variable() -> None:
+    """The environment variable of each flag is LOADTESTER_ plus its upper-cased name."""
+    for flag in FLAGS:
+        assert flag.env == "LOADTESTER_" + flag.name.upper().replace("-", "_")
+
+
+def test_flags_over_environment() -> None:
+    """A flag wins over its environment variable."""
+    settings = parse_settings(["-port=8083"], environ={"LOADTESTER_PORT": "8082",
+                                                      "LOADTESTER_LOG_LEVEL": "error"})
+    assert settings.port == 8083
+    assert settings.log_level == "error"
+
+
+def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help explains every flag with its environment variable, and exits 0."""
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert text == usage() + "\n"
+    for flag in FLAGS:
+        assert f"-{flag.name}\n" in text
+        assert flag.env in text
+    for go_flag in ("port", "timeout", "log-level", "namespace-regexp", "zap-encoding",
+                    "zap-replace-globals", "state"):
+        assert f"  -{go_flag}\n" in text
+
+
+@pytest.mark.parametrize("arg", ["-h", "-help", "--help"])
+def test_help_forms(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """-h, -help and --help all print the help."""
+    assert main([arg]) == 0
+    assert "-namespace-regexp" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["-timeout=abc"], "-timeout"),
+    (["-timeout", "10"], "-timeout"),
+    (["-port=x"], "-port"),
+    (["-port=70000"], "-port"),
+    (["-log-level=loud"], "-log-level"),
+    (["-namespace-regexp=("], "-namespace-regexp"),
+    (["-zap-encoding=xml"], "-zap-encoding"),
+    (["-zap-replace-globals=maybe"], "-zap-replace-globals"),
+    (["-max-background-tasks=0"], "-max-background-tasks"),
+    (["-background-failures=sometimes"], "-background-failures"),
+    (["-no-such-flag=1"], "-no-such-flag"),
+    (["-port"], "-port"),
+])
+def test_bad_values(args: list[str], flag: str, capsys: pytest.CaptureFixture[str],
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad flag exits 2 with one line on stderr naming the flag."""
+    for name in list(os.environ):
+        if name.startswith("LOADTESTER_"):
+            monkeypatch.delenv(name)
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert flag in lines[0]
+
+
+def test_bad_environment_value(capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad environment value exits 2 naming the variable."""
+    monkeypatch.setenv("LOADTESTER_PORT", "eighty")
+    assert main([]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "LOADTESTER_PORT" in lines[0]
+
+
+def test_positional_argument_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A stray positional argument is a usage error, not silently ignored."""
+    assert main(["-port=1", "extra"]) == 2
+    assert "extra" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arg", ["-timeout=abc", "-port=x", "-log-level=loud",
+                                 "-namespace-regexp=("])
+def test_bad_values_real_process(arg: str) -> None:
+    """The installed entry point exits 2 with one stderr line naming the flag."""
+    done = run_cli(arg)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert arg.split("=")[0] in lines[0]
+
+
+def test_help_real_process() -> None:
+    """`python -m loadtester --help` prints every flag and exits 0."""
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for flag in FLAGS:
+        assert f"-{flag.name}" in done.stdout

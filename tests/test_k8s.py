@@ -1,0 +1,758 @@
+"""The Dockerfile and the Kubernetes manifests agree with each other and with the service.
+
+The kustomize base is rendered with `kubectl kustomize` when kubectl is on PATH and, in any
+case, read as plain YAML (the base has no transformations, so both must give the same
+objects). The Dockerfile cannot be built here, so its key facts are checked statically and
+the ./loadtester shim it writes is run with sh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from loadtester.cli import FLAGS, parse_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S = ROOT / "k8s"
+EXAMPLES = K8S / "examples"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+KUBECTL = shutil.which("kubectl")
+
+Doc = dict[str, Any]
+
+UID = 10001
+STATE_DIR = "/var/lib/loadtester"
+WORKDIR = "/home/app"
+FLAGGER_COMMAND = ["./loadtester", "-port=8080", "-log-level=info", "-timeout=1h"]
+SERVICE_HOST = "flagger-loadtester.test"
+
+# Every path of the service a Flagger webhook may call.
+SERVED_PATHS = frozenset(
+    {
+        "/",
+        "/gate/check",
+        "/gate/open",
+        "/gate/close",
+        "/gate/approve",
+        "/gate/halt",
+        "/rollback/check",
+        "/rollback/open",
+        "/rollback/close",
+        "/events",
+    }
+)
+HOOK_TYPES = frozenset(
+    {
+        "confirm-rollout",
+        "pre-rollout",
+        "rollout",
+        "confirm-traffic-increase",
+        "confirm-promotion",
+        "post-rollout",
+        "rollback",
+        "event",
+    }
+)
+TASK_TYPES = frozenset({"cmd", "bash", "helm", "helmv3", "kubectl", "concord", "ngrinder", "load"})
+# Functions Flagger's MetricTemplate queries may call (MetricTemplateModel).
+FLAGGER_TEMPLATE_FUNCS = frozenset(
+    {"name", "namespace", "target", "service", "ingress", "interval"}
+)
+# Commands of the base image (Debian essential packages) that example commands may use.
+BASE_COMMANDS = frozenset({"grep", "sed", "cat", "echo", "test", "sh", "sleep"})
+GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
+CANARY_FILES = ("canary.yaml", "canary-builtin-load.yaml")
+OVERLAY_FILES = ("deployment-patch.yaml", "state-pvc.yaml", "events-config.yaml")
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def load_yaml(path: Path) -> list[Doc]:
+    """The non-empty documents of one YAML file."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def kustomize(directory: Path) -> list[Doc]:
+    """The objects `kubectl kustomize` renders from a directory."""
+    assert KUBECTL is not None
+    result = subprocess.run(
+        [KUBECTL, "kustomize", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def load_plain(directory: Path) -> list[Doc]:
+    """The resources a kustomization lists, read as YAML without any transformation."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    docs: list[Doc] = []
+    for entry in kustomization.get("resources", []):
+        path = directory / entry
+        docs.extend(load_plain(path) if path.is_dir() else load_yaml(path))
+    return docs
+
+
+def one(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    """The single object of a kind (and name) among docs."""
+    found = [
+        doc
+        for doc in docs
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def pod_spec(docs: list[Doc]) -> Doc:
+    """The pod template spec of the load tester's Deployment."""
+    spec: Doc = one(docs, "Deployment", "flagger-loadtester")["spec"]["template"]["spec"]
+    return spec
+
+
+def loadtester_container(docs: list[Doc]) -> Doc:
+    """The `loadtester` container of the Deployment."""
+    containers = pod_spec(docs)["containers"]
+    assert [c["name"] for c in containers] == ["loadtester"]
+    container: Doc = containers[0]
+    return container
+
+
+def resolve_port(container: Doc, port: int | str) -> int:
+    """A port number, or the containerPort of the named port."""
+    if isinstance(port, int):
+        return port
+    by_name = {p["name"]: p["containerPort"] for p in container["ports"] if "name" in p}
+    assert port in by_name, f"port {port!r} names no container port"
+    number: int = by_name[port]
+    return number
+
+
+def flag_value(command: list[str], flag: str) -> str:
+    """The value of `-flag=value` in a command line."""
+    values = [arg.split("=", 1)[1] for arg in command if arg.startswith(f"-{flag}=")]
+    assert len(values) == 1, f"-{flag}= appears {len(values)} times in {command}"
+    return values[0]
+
+
+def env_of(container: Doc) -> dict[str, str]:
+    """The container's plain environment variables."""
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def mounts_of(container: Doc, spec: Doc) -> dict[str, Doc]:
+    """Mount path -> the pod volume mounted there."""
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    return {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
+
+
+def webhooks(canary: Doc) -> list[Doc]:
+    """The analysis webhooks of a Canary."""
+    hooks: list[Doc] = canary["spec"]["analysis"]["webhooks"]
+    return hooks
+
+
+def example_canary(filename: str) -> Doc:
+    """The Canary of an example file."""
+    return one(load_yaml(EXAMPLES / filename), "Canary")
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["kubectl", "yaml"])
+def base(request: pytest.FixtureRequest) -> list[Doc]:
+    """The kustomize base, rendered by kubectl or read as plain YAML."""
+    if request.param == "kubectl":
+        if KUBECTL is None:
+            pytest.skip("kubectl is not on PATH")
+        return kustomize(K8S)
+    return load_plain(K8S)
+
+
+@pytest.fixture
+def overlay(tmp_path: Path) -> list[Doc]:
+    """The overlay that deployment-patch.yaml documents, built next to copies of its files."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+    directory = tmp_path / "overlay"
+    directory.mkdir()
+    for name in OVERLAY_FILES:
+        shutil.copy(EXAMPLES / name, directory / name)
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "namespace": "test",
+        "resources": [os.path.relpath(K8S, directory), "state-pvc.yaml", "events-config.yaml"],
+        "patches": [{"path": "deployment-patch.yaml"}],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return kustomize(directory)
+
+
+# --- the kustomize base ------------------------------------------------------------------
+
+
+def test_base_holds_the_deployment_and_service_only(base: list[Doc]) -> None:
+    """The base renders one Deployment and one Service, none of the examples."""
+    assert sorted((d["kind"], d["metadata"]["name"]) for d in base) == [
+        ("Deployment", "flagger-loadtester"),
+        ("Service", "flagger-loadtester"),
+    ]
+
+
+def test_plain_yaml_matches_kustomize_output() -> None:
+    """Reading the base as YAML gives what kubectl kustomize renders (no transformations)."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+
+    def key(doc: Doc) -> str:
+        return json.dumps(doc, sort_keys=True)
+
+    assert sorted(map(key, load_plain(K8S))) == sorted(map(key, kustomize(K8S)))
+
+
+def test_service_port_80_reaches_the_container_port(base: list[Doc]) -> None:
+    """The Service's port 80 targets the container's http port, and selects the pods."""
+    service = one(base, "Service", "flagger-loadtester")
+    deployment = one(base, "Deployment", "flagger-loadtester")
+    container = loadtester_container(base)
+    [port] = service["spec"]["ports"]
+    assert port["port"] == 80
+    assert resolve_port(container, port["targetPort"]) == 8080
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pod_labels["app"] == "flagger-loadtester"
+
+
+def test_command_is_flaggers_and_listens_on_the_container_port(base: list[Doc]) -> None:
+    """The command is Flagger's own line, and its -port= is the containerPort."""
+    container = loadtester_container(base)
+    assert container["command"] == FLAGGER_COMMAND
+    assert "args" not in container
+    [port] = container["ports"]
+    assert (port["name"], port["containerPort"]) == ("http", 8080)
+    assert int(flag_value(container["command"], "port")) == port["containerPort"]
+
+
+def test_command_and_env_parse_as_the_service_settings(base: list[Doc]) -> None:
+    """The service's own flag parser accepts the command and env, with matching port and state."""
+    container = loadtester_container(base)
+    settings = parse_settings(container["command"][1:], environ=env_of(container))
+    assert settings.port == 8080
+    assert settings.log_level == "info"
+    assert settings.timeout == 3600
+    assert settings.state == STATE_DIR
+    assert not settings.in_memory
+
+
+def test_environment_variables_are_known_flags(base: list[Doc]) -> None:
+    """Every LOADTESTER_* variable of the manifests names a flag of the service."""
+    known = {flag.env for flag in FLAGS} | {flag.env + "_FILE" for flag in FLAGS if flag.secret}
+    patch = one(load_yaml(EXAMPLES / "deployment-patch.yaml"), "Deployment")
+    [patched] = patch["spec"]["template"]["spec"]["containers"]
+    names = set(env_of(loadtester_container(base))) | set(env_of(patched))
+    assert {n for n in names if n.startswith("LOADTESTER_")} <= known
+
+
+def test_service_links_are_disabled(base: list[Doc]) -> None:
+    """No injected LOADTESTER_PORT=tcp://... from a Service named loadtester can break -port."""
+    assert pod_spec(base)["enableServiceLinks"] is False
+
+
+def test_probes_hit_healthz_on_the_container_port(base: list[Doc]) -> None:
+    """Liveness and readiness probes GET /healthz on the port the service listens on."""
+    container = loadtester_container(base)
+    listen = int(flag_value(container["command"], "port"))
+    for probe in ("livenessProbe", "readinessProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] == "/healthz", probe
+        assert resolve_port(container, get["port"]) == listen, probe
+        assert container[probe]["timeoutSeconds"] >= 1
+
+
+def test_security_context_is_locked_down(base: list[Doc]) -> None:
+    """Read-only root, uid 10001, non-root, no privilege escalation, no capabilities."""
+    context = loadtester_container(base)["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["runAsUser"] == UID
+    assert context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    pod = pod_spec(base)["securityContext"]
+    assert (pod["runAsUser"], pod["fsGroup"], pod["runAsNonRoot"]) == (UID, UID, True)
+
+
+def test_writable_paths_are_empty_dirs(base: list[Doc]) -> None:
+    """/tmp and the state directory are emptyDir volumes, and LOADTESTER_STATE points there."""
+    container = loadtester_container(base)
+    mounts = mounts_of(container, pod_spec(base))
+    assert set(mounts) == {"/tmp", STATE_DIR}
+    for path, volume in mounts.items():
+        assert "emptyDir" in volume, path
+    assert env_of(container)["LOADTESTER_STATE"] == STATE_DIR
+
+
+def test_resources_have_requests_and_limits(base: list[Doc]) -> None:
+    """CPU and memory have both a request and a limit."""
+    resources = loadtester_container(base)["resources"]
+    for section in ("requests", "limits"):
+        assert set(resources[section]) == {"cpu", "memory"}, section
+
+
+def test_single_replica_for_the_pod_local_store(base: list[Doc]) -> None:
+    """One replica: gates in a pod-local SQLite file cannot be shared by two pods."""
+    assert one(base, "Deployment", "flagger-loadtester")["spec"]["replicas"] == 1
+
+
+# --- the overlay of the examples ---------------------------------------------------------
+
+
+def test_overlay_keeps_state_on_a_claim(overlay: list[Doc]) -> None:
+    """The example overlay swaps the state emptyDir for the example PVC, with Recreate."""
+    claim = one(overlay, "PersistentVolumeClaim")
+    deployment = one(overlay, "Deployment", "flagger-loadtester")
+    state = mounts_of(loadtester_container(overlay), pod_spec(overlay))[STATE_DIR]
+    assert set(state) == {"name", "persistentVolumeClaim"}
+    assert state["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert {doc["metadata"]["namespace"] for doc in overlay} == {"test"}
+
+
+def test_overlay_keeps_the_base_guarantees(overlay: list[Doc]) -> None:
+    """The patched Deployment keeps Flagger's command, probes and security context."""
+    container = loadtester_container(overlay)
+    assert container["command"] == FLAGGER_COMMAND
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    settings = parse_settings(container["command"][1:], environ=env_of(container))
+    assert settings.config == "/etc/loadtester/config/events.yaml"
+
+
+def test_overlay_mounts_the_events_config_and_secret(overlay: list[Doc]) -> None:
+    """-config and every url_file of the events config are files of mounted volumes."""
+    container = loadtester_container(overlay)
+    mounts = mounts_of(container, pod_spec(overlay))
+    configmap = one(overlay, "ConfigMap", "flagger-loadtester-events")
+    secret = one(overlay, "Secret", "flagger-loadtester-secrets")
+
+    def mounted_file(path: str) -> tuple[Doc, str]:
+        where = PurePosixPath(path)
+        return mounts[str(where.parent)], where.name
+
+    volume, key = mounted_file(env_of(container)["LOADTESTER_CONFIG"])
+    assert volume["configMap"]["name"] == configmap["metadata"]["name"]
+    assert key in configmap["data"]
+    config = yaml.safe_load(configmap["data"][key])
+    files = [s["url_file"] for s in config["sinks"].values() if "url_file" in s]
+    assert files
+    for path in files:
+        volume, key = mounted_file(path)
+        assert volume["secret"]["secretName"] == secret["metadata"]["name"]
+        assert key in {**secret.get("data", {}), **secret.get("stringData", {})}
+
+
+# --- the example Canaries ----------------------------------------------------------------
+
+
+def test_example_canary_uses_every_hook_type() -> None:
+    """canary.yaml calls the load tester from each of Flagger's eight hook types."""
+    assert {hook["type"] for hook in webhooks(example_canary("canary.yaml"))} == HOOK_TYPES
+
+
+@pytest.mark.parametrize("filename", CANARY_FILES)
+def test_example_webhooks_call_paths_the_service_serves(filename: str) -> None:
+    """Every webhook URL is the load tester's Service (port 80) and a path it serves."""
+    for hook in webhooks(example_canary(filename)):
+        url = urlsplit(hook["url"])
+        assert (url.scheme, url.hostname, url.port) == ("http", SERVICE_HOST, None), hook["name"]
+        assert (url.path or "/") in SERVED_PATHS, hook["name"]
+
+
+@pytest.mark.parametrize("filename", CANARY_FILES)
+def test_example_webhooks_match_their_hook_type(filename: str) -> None:
+    """Gates call /gate/*, rollback /rollback/check, events /events, tasks / with a task type."""
+    for hook in webhooks(example_canary(filename)):
+        path = urlsplit(hook["url"]).path or "/"
+        kind = hook["type"]
+        if kind.startswith("confirm-"):
+            assert path == "/gate/check", hook["name"]
+        elif kind == "rollback":
+            assert path == "/rollback/check", hook["name"]
+        elif kind == "event":
+            assert path == "/events", hook["name"]
+        elif path == "/":
+            assert hook["metadata"]["type"] in TASK_TYPES, hook["name"]
+        else:
+            assert kind == "post-rollout" and path.startswith("/gate/"), hook["name"]
+
+
+@pytest.mark.parametrize("filename", CANARY_FILES)
+def test_example_webhook_metadata_is_strings(filename: str) -> None:
+    """Metadata values are strings, as Flagger's CRD (map of string to string) requires."""
+    for hook in webhooks(example_canary(filename)):
+        for key, value in hook.get("metadata", {}).items():
+            assert isinstance(value, str), f"{hook['name']}: {key}={value!r}"
+
+
+def test_example_canary_runs_the_tutorial_commands() -> None:
+    """The acceptance test and the hey load test are those of Flagger's tutorial."""
+    by_type = {hook["type"]: hook for hook in webhooks(example_canary("canary.yaml"))}
+    assert by_type["pre-rollout"]["metadata"] == {
+        "type": "bash",
+        "cmd": "curl -sd 'test' http://podinfo-canary:9898/token | grep token",
+    }
+    assert by_type["rollout"]["metadata"] == {
+        "type": "cmd",
+        "cmd": "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/",
+    }
+
+
+def shell_commands() -> Iterator[tuple[str, str]]:
+    """(hook name, command) of every bash and cmd task in the example Canaries."""
+    for filename in CANARY_FILES:
+        for hook in webhooks(example_canary(filename)):
+            metadata = hook.get("metadata", {})
+            if urlsplit(hook["url"]).path in ("", "/") and metadata.get("type") in ("bash", "cmd"):
+                yield hook["name"], metadata["cmd"]
+
+
+@pytest.mark.parametrize(("name", "command"), list(shell_commands()))
+def test_example_shell_commands_use_tools_of_the_image(name: str, command: str) -> None:
+    """Each bash/cmd command is valid shell and starts only programs the image installs."""
+    check = subprocess.run(
+        ["bash", "-n", "-c", command], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stderr
+    available = set(dockerfile().apt_packages) | BASE_COMMANDS
+    for segment in re.split(r"\|\|?|&&|;", command):
+        program = shlex.split(segment)[0]
+        assert program in available, f"{name}: {program} is not in the image"
+
+
+def test_builtin_load_canary_uses_structured_load_metadata() -> None:
+    """The built-in load Canary describes its rollout load test with structured metadata."""
+    hooks = webhooks(example_canary("canary-builtin-load.yaml"))
+    [rollout] = [hook for hook in hooks if hook["type"] == "rollout"]
+    metadata = rollout["metadata"]
+    assert metadata["type"] == "load"
+    assert "cmd" not in metadata
+    assert urlsplit(metadata["url"]).hostname == "podinfo-canary.test"
+    assert float(metadata["rate"]) > 0
+    assert int(metadata["concurrency"]) > 0
+    assert 0 <= float(metadata["maxErrorRate"]) <= 100
+    for key in ("duration", "maxP99"):
+        assert GO_DURATION.match(metadata[key]), key
+    for hook in hooks:
+        if hook.get("metadata", {}).get("type") == "load":
+            assert hook["metadata"].get("wait", "false") in ("true", "false")
+
+
+def test_builtin_load_canary_uses_the_example_metric_templates() -> None:
+    """Its metrics reference MetricTemplates that metric-templates.yaml defines."""
+    templates = {
+        (d["metadata"]["name"], d["metadata"]["namespace"])
+        for d in load_yaml(EXAMPLES / "metric-templates.yaml")
+        if d["kind"] == "MetricTemplate"
+    }
+    metrics = example_canary("canary-builtin-load.yaml")["spec"]["analysis"]["metrics"]
+    refs = {(m["templateRef"]["name"], m["templateRef"]["namespace"]) for m in metrics}
+    assert refs == templates
+
+
+def test_metric_templates_query_the_load_metrics() -> None:
+    """Success rate and p99 templates read the loadtester_load_* series of one canary."""
+    docs = load_yaml(EXAMPLES / "metric-templates.yaml")
+    queries = {}
+    for doc in docs:
+        assert (doc["apiVersion"], doc["kind"]) == ("flagger.app/v1beta1", "MetricTemplate")
+        assert doc["spec"]["provider"]["type"] == "prometheus"
+        query = doc["spec"]["query"]
+        queries[doc["metadata"]["name"]] = query
+        assert set(re.findall(r"{{\s*(\w+)\s*}}", query)) <= FLAGGER_TEMPLATE_FUNCS
+        for opening, closing in ("()", "[]"):
+            assert query.count(opening) == query.count(closing)
+        rendered = re.sub(r"{{\s*(\w+)\s*}}", r"<\1>", query)
+        selectors = re.findall(r"loadtester_\w+{([^}]*)}", rendered)
+        assert selectors
+        for selector in selectors:
+            assert 'canary="<name>"' in selector and 'namespace="<namespace>"' in selector
+    success = queries["loadtester-success-rate"]
+    assert "loadtester_load_requests_total" in success
+    assert "loadtester_load_errors_total" in success
+    p99 = queries["loadtester-latency-p99"]
+    assert "histogram_quantile(0.99" in p99
+    assert "loadtester_load_request_duration_seconds_bucket" in p99
+
+
+def test_events_config_routes_name_defined_sinks() -> None:
+    """Routes of the events config send only to sinks it defines, Slack and Alertmanager."""
+    configmap = one(load_yaml(EXAMPLES / "events-config.yaml"), "ConfigMap")
+    config = yaml.safe_load(configmap["data"]["events.yaml"])
+    assert {sink["type"] for sink in config["sinks"].values()} == {"slack", "alertmanager"}
+    for route in config["routes"]:
+        assert route["match"]
+        assert set(route["sinks"]) <= set(config["sinks"])
+
+
+def test_events_config_loads_with_the_service_loader(tmp_path: Path) -> None:
+    """The example events config is accepted by the service's own -config loader."""
+    from loadtester.events.config import load_event_config
+    from loadtester.settings import Settings
+
+    docs = load_yaml(EXAMPLES / "events-config.yaml")
+    secret = one(docs, "Secret")["stringData"]
+    text = one(docs, "ConfigMap")["data"]["events.yaml"]
+    for key, value in secret.items():
+        (tmp_path / key).write_text(value + "\n")
+        text = text.replace(f"/etc/loadtester/secrets/{key}", str(tmp_path / key))
+    (tmp_path / "events.yaml").write_text(text)
+    config = load_event_config(Settings(config=str(tmp_path / "events.yaml"), state="memory"))
+    assert sorted(config.sinks) == ["am", "slack"]
+    assert config.routes
+
+
+# --- the Dockerfile ----------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    """One Dockerfile instruction, continuation lines joined."""
+
+    keyword: str
+    value: str
+
+
+@dataclass
+class Dockerfile:
+    """The facts the tests need from the Dockerfile."""
+
+    args: dict[str, str]
+    stages: list[list[Instruction]]
+
+    @property
+    def final(self) -> list[Instruction]:
+        return self.stages[-1]
+
+    def values(self, keyword: str, stage: list[Instruction] | None = None) -> list[str]:
+        return [i.value for i in (self.final if stage is None else stage) if i.keyword == keyword]
+
+    def exec_form(self, keyword: str) -> list[str]:
+        [value] = self.values(keyword)
+        parsed: list[str] = json.loads(value)
+        return parsed
+
+    @property
+    def env(self) -> dict[str, str]:
+        pairs = [p for value in self.values("ENV") for p in shlex.split(value)]
+        return dict(pair.split("=", 1) for pair in pairs)
+
+    @property
+    def apt_packages(self) -> list[str]:
+        for run in self.values("RUN"):
+            words = shlex.split(run)
+            if "apt-get" in words and "install" in words:
+                rest = words[words.index("install") + 1 :]
+                return [w for w in rest[: rest.index("&&")] if not w.startswith("-")]
+        return []
+
+    @property
+    def shim(self) -> tuple[str, str, str]:
+        """(path, text, mode) of the script written with printf in a RUN."""
+        for run in self.values("RUN"):
+            words = shlex.split(run)
+            if "printf" not in words:
+                continue
+            start = words.index("printf")
+            end = words.index(">", start)
+            assert words[start + 1] == "%s\\n"
+            path = words[end + 1]
+            chmod = words.index("chmod", end)
+            assert words[chmod + 2] == path
+            return path, "\n".join(words[start + 2 : end]) + "\n", words[chmod + 1]
+        raise AssertionError("no printf-written shim in the Dockerfile")
+
+
+def dockerfile() -> Dockerfile:
+    """Parse the Dockerfile: global ARGs, then the instructions of each stage."""
+    lines: list[str] = []
+    pending = ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        if raw.lstrip().startswith("#"):
+            continue
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line = (pending + raw).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    args: dict[str, str] = {}
+    stages: list[list[Instruction]] = []
+    for line in lines:
+        keyword, _, value = line.partition(" ")
+        instruction = Instruction(keyword.upper(), value.strip())
+        if instruction.keyword == "FROM":
+            stages.append([])
+        if not stages:
+            assert instruction.keyword == "ARG"
+            name, _, default = instruction.value.partition("=")
+            args[name] = default
+            continue
+        stages[-1].append(instruction)
+    return Dockerfile(args, stages)
+
+
+def test_dockerfile_builds_on_python_311_slim_bookworm() -> None:
+    """Every stage starts from python:3.11-slim-bookworm (same Python for the copied venv)."""
+    parsed = dockerfile()
+    froms = [stage[0].value.split()[0] for stage in parsed.stages]
+    resolved = {re.sub(r"\$\{(\w+)\}", lambda m: parsed.args[m.group(1)], f) for f in froms}
+    assert resolved == {"python:3.11-slim-bookworm"}
+
+
+def test_dockerfile_runs_as_uid_10001() -> None:
+    """The image runs as numeric uid/gid 10001, the manifests' runAsUser."""
+    parsed = dockerfile()
+    assert parsed.values("USER")[-1] in (str(UID), f"{UID}:{UID}")
+    [useradd] = [run for run in parsed.values("RUN") if "useradd" in run]
+    assert f"--uid {UID}" in useradd and f"--gid {UID}" in useradd
+
+
+def test_dockerfile_installs_the_webhook_tools() -> None:
+    """hey, wrk, curl, jq, bash, ca-certificates (and wget for Flagger's probes) from apt."""
+    parsed = dockerfile()
+    required = {"hey", "wrk", "curl", "jq", "bash", "ca-certificates", "wget", "tini"}
+    assert required <= set(parsed.apt_packages)
+    [install] = [run for run in parsed.values("RUN") if "apt-get install" in run]
+    assert "--no-install-recommends" in install
+    assert "rm -rf /var/lib/apt/lists/*" in install
+
+
+def test_dockerfile_pip_installs_the_project_without_cache() -> None:
+    """The project is installed with pip --no-cache-dir into the venv the runtime copies."""
+    parsed = dockerfile()
+    build = parsed.stages[0]
+    [venv] = [run for run in parsed.values("RUN", build) if "-m venv" in run]
+    venv_dir = venv.split()[-1]
+    [install] = [run for run in parsed.values("RUN", build) if "pip install" in run]
+    assert install.startswith(f"{venv_dir}/bin/pip install --no-cache-dir ")
+    assert any(c.endswith(f"{venv_dir} {venv_dir}") for c in parsed.values("COPY"))
+
+
+def test_dockerfile_default_command_is_flaggers() -> None:
+    """ENTRYPOINT + CMD is Flagger's line, run from WORKDIR /home/app on the exposed port."""
+    parsed = dockerfile()
+    assert parsed.exec_form("ENTRYPOINT") + parsed.exec_form("CMD") == FLAGGER_COMMAND
+    assert parsed.values("WORKDIR")[-1] == WORKDIR
+    assert parsed.values("EXPOSE") == ["8080"]
+
+
+def test_dockerfile_needs_only_the_mounted_paths_writable() -> None:
+    """HOME, TMPDIR and the state dir are the volumes the manifests mount as emptyDirs."""
+    parsed = dockerfile()
+    env = parsed.env
+    assert (env["HOME"], env["TMPDIR"], env["LOADTESTER_STATE"]) == ("/tmp", "/tmp", STATE_DIR)
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert set(json.loads(parsed.values("VOLUME")[0])) == {"/tmp", STATE_DIR}
+    assert any(f"-o {UID} -g {UID}" in run and STATE_DIR in run for run in parsed.values("RUN"))
+    docs = load_plain(K8S)
+    assert set(mounts_of(loadtester_container(docs), pod_spec(docs))) == {"/tmp", STATE_DIR}
+
+
+def test_dockerfile_shim_is_the_workdir_loadtester() -> None:
+    """./loadtester in WORKDIR is a root-owned 0755 shim exec'ing the venv's console script."""
+    parsed = dockerfile()
+    path, text, mode = parsed.shim
+    assert path == f"{WORKDIR}/loadtester"
+    assert mode == "0755"
+    assert text.startswith("#!/bin/sh\n")
+    [venv] = [run for run in parsed.values("RUN", parsed.stages[0]) if "-m venv" in run]
+    assert f"app={venv.split()[-1]}/bin/loadtester\n" in text
+
+
+def test_dockerfile_shim_passes_arguments_through(tmp_path: Path) -> None:
+    """The shim runs the console script with Flagger's arguments unchanged."""
+    _, text, _ = dockerfile().shim
+    fake = tmp_path / "console-script"
+    fake.write_text('#!/bin/sh\nprintf "<%s>\\n" "$0" "$@"\n')
+    fake.chmod(0o755)
+    shim = tmp_path / "loadtester"
+    shim.write_text(re.sub(r"^app=.*$", f"app={fake}", text, flags=re.MULTILINE))
+    shim.chmod(0o755)
+    args = [*FLAGGER_COMMAND[1:], "-namespace-regexp=^(test|prod)$", "two words"]
+    result = subprocess.run([str(shim), *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"<{fake}>", *(f"<{a}>" for a in args)]
+
+
+def test_dockerfile_shim_puts_tini_first_as_pid_1(tmp_path: Path) -> None:
+    """As PID 1 the shim execs tini -- console script, so orphans get reaped."""
+    _, text, _ = dockerfile().shim
+    assert '[ "$$" -eq 1 ] && [ -x /usr/bin/tini ]' in text
+    tini = tmp_path / "tini"
+    tini.write_text('#!/bin/sh\nprintf "<%s>\\n" tini "$@"\n')
+    tini.chmod(0o755)
+    as_pid_1 = text.replace('"$$"', "1").replace("/usr/bin/tini", str(tini))
+    shim = tmp_path / "loadtester"
+    shim.write_text(re.sub(r"^app=.*$", "app=/console-script", as_pid_1, flags=re.MULTILINE))
+    shim.chmod(0o755)
+    result = subprocess.run(
+        [str(shim), "-port=8080", "two words"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    lines = ["<tini>", "<-->", "</console-script>", "<-port=8080>", "<two words>"]
+    assert result.stdout.splitlines() == lines
+
+
+def ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or a parent decides (! re-includes)."""
+    parts = PurePosixPath(path).parts
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        glob = re.escape(pattern.lstrip("!")).replace(r"\*\*/", "(.*/)?")
+        glob = glob.replace(r"\*", "[^/]*").replace(r"\[", "[").replace(r"\]", "]")
+        if any(re.fullmatch(glob, candidate) for candidate in candidates):
+            excluded = not negated
+    return excluded
+
+
+def test_dockerignore_keeps_only_the_build_inputs() -> None:
+    """The build context holds pyproject.toml, README.md and the package, nothing else."""
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for needed in ("pyproject.toml", "README.md", "loadtester/cli.py", "loadtester/tasks/x.py"):
+        assert not ignored(needed, patterns), needed
+    for unwanted in (
+        ".git/config",
+        ".loadtester/loadtester.db",
+        "tests/test_k8s.py",
+        "k8s/deployment.yaml",
+        "loadtester/__pycache__/cli.cpython-311.pyc",
+        ".venv/bin/python",
+    ):
+        assert ignored(unwanted, patterns), unwanted
