@@ -23,7 +23,7 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 def serve(settings: Settings) -> int:
     """Serve until told to stop; returns the exit code."""
-    configure_logging(settings.log_level, settings.zap_encoding)
+    configure_logging(settings.log_level, settings.zap_encoding, cache=True)
     log = get_logger()
     log.info("starting", port=settings.port, state=settings.state,
              timeout=settings.timeout, namespace_regexp=settings.namespace_regexp)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from loadtester.events.alertmanager import AlertmanagerOptions, AlertmanagerSink
@@ -33,6 +32,7 @@ from loadtester.events.sink import Duration, Sink, SinkOptions
 from loadtester.events.slack import SlackOptions, SlackSink
 from loadtester.events.templates import Template, TemplateProblem
 from loadtester.events.webhook import WebhookOptions, WebhookSink
+from loadtester.events.yamlsource import ConfigError, Source, read_yaml
 from loadtester.settings import Settings
 
 AnySinkOptions = Annotated[
@@ -40,8 +40,7 @@ AnySinkOptions = Annotated[
     | WebhookOptions | AlertmanagerOptions,
     Field(discriminator="type"),
 ]
-SINK_TYPES = frozenset({"slack", "msteams", "discord", "gchat", "rocket", "webhook",
-                        "alertmanager"})
+__all__ = ["ConfigError", "EventConfig", "load_event_config"]
 # flag field -> (sink type, sink name)
 FLAG_SINKS = {
     "slack_url": "slack", "msteams_url": "msteams", "discord_url": "discord",
@@ -52,10 +51,6 @@ _SINK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 DEFAULT_FOLD_WINDOW = 300.0
 DEFAULT_MAX_AGE = 24 * 3600.0
-
-
-class ConfigError(Exception):
-    """A wrong events configuration; the message is one line naming the place."""
 
 
 class MatchModel(BaseModel):
@@ -146,64 +141,7 @@ class EventConfig:
         return bool(self.sinks)
 
 
-class _Source:
-    """The file's name and the line of every key, to point at mistakes."""
-
-    def __init__(self, name: str, lines: dict[tuple[Any, ...], int], flag: bool = False) -> None:
-        self.name = name
-        self.lines = lines
-        self.flag = flag
-
-    def error(self, loc: tuple[Any, ...], problem: str) -> ConfigError:
-        if self.flag:
-            return ConfigError(f"{self.name}: {problem.splitlines()[0] if problem else problem}")
-        path: tuple[Any, ...] = ()
-        shown: list[str] = []
-        for index, part in enumerate(loc):
-            if (*path, part) in self.lines:
-                path = (*path, part)
-            elif index == 2 and loc[0] == "sinks" and part in SINK_TYPES:
-                continue  # the discriminator pydantic puts in the location
-            shown.append(str(part))
-        line = self.lines.get(path, 1)
-        where = ".".join(shown)
-        problem = problem.splitlines()[0] if problem else "invalid"
-        return ConfigError(f"{self.name}:{line}: {where + ': ' if where else ''}{problem}")
-
-
-def _key_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            child = (*path, key.value)
-            lines[child] = key.start_mark.line + 1
-            _key_lines(value, child, lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _key_lines(item, (*path, index), lines)
-
-
-def _read_file(path: str) -> tuple[Any, _Source]:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if node is not None:
-        _key_lines(node, (), lines)
-    return data, _Source(path, lines)
-
-
-def _secret(source: _Source, loc: tuple[Any, ...], path: str) -> str:
+def _secret(source: Source, loc: tuple[Any, ...], path: str) -> str:
     try:
         value = Path(path).read_text().strip()
     except OSError as exc:
@@ -213,7 +151,7 @@ def _secret(source: _Source, loc: tuple[Any, ...], path: str) -> str:
     return value
 
 
-def _url(source: _Source, loc: tuple[Any, ...], options: SinkOptions, needed: bool) -> str:
+def _url(source: Source, loc: tuple[Any, ...], options: SinkOptions, needed: bool) -> str:
     if options.url and options.url_file:
         raise source.error(loc, "give url or url_file, not both")
     url = _secret(source, (*loc, "url_file"), options.url_file) if options.url_file \
@@ -227,14 +165,15 @@ def _url(source: _Source, loc: tuple[Any, ...], options: SinkOptions, needed: bo
 
 
 def _template_sources(options: SinkOptions) -> list[tuple[tuple[str, ...], str]]:
-    found = [((key,), text) for key in ("title", "text", "body")
+    found: list[tuple[tuple[str, ...], str]] = [
+        ((key,), text) for key in ("title", "text", "body")
              if isinstance(text := getattr(options, key, None), str)]
     if isinstance(options, WebhookOptions):
         found.extend((("headers", key), text) for key, text in options.headers.items())
     return found
 
 
-def build_sink(name: str, options: SinkOptions, source: _Source) -> Sink:
+def build_sink(name: str, options: SinkOptions, source: Source) -> Sink:
     """The sink of one options model; secrets read from their files now."""
     loc: tuple[Any, ...] = ("sinks", name)
     if not _SINK_NAME.match(name):
@@ -269,11 +208,11 @@ def build_sink(name: str, options: SinkOptions, source: _Source) -> Sink:
         sink = AlertmanagerSink(name, options, _url(source, loc, options, True))
     else:  # pragma: no cover - the union above is exhaustive
         raise source.error(loc, f"unknown sink type {options.type!r}")
-    for key, template in sink.templates():
+    for option, template in sink.templates():
         try:
             template.check()
         except TemplateProblem as exc:
-            raise source.error((*loc, *key.split(".")), str(exc)) from None
+            raise source.error((*loc, *option.split(".")), str(exc)) from None
     if isinstance(sink, WebhookSink):
         try:
             sink.render_body(sample_event(), 2)
@@ -286,7 +225,7 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
     return re.compile(pattern) if pattern else None
 
 
-def _model(data: Any, source: _Source) -> FileModel:
+def _model(data: Any, source: Source) -> FileModel:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -309,9 +248,9 @@ _OPTIONS: dict[str, type[SinkOptions]] = {
 def load_event_config(settings: Settings) -> EventConfig:
     """Read -config and the sink flags; raise ConfigError with a one-line message."""
     if settings.config:
-        data, source = _read_file(settings.config)
+        data, source = read_yaml(settings.config)
     else:
-        data, source = {}, _Source("config", {})
+        data, source = {}, Source("config", {})
     model = _model(data, source)
     sinks = {name: build_sink(name, options, source) for name, options in model.sinks.items()}
     for field, name in FLAG_SINKS.items():
@@ -322,7 +261,7 @@ def load_event_config(settings: Settings) -> EventConfig:
         if name in sinks:
             raise ConfigError(f"{flag} defines sink {name!r}, which {settings.config} defines too")
         options = _OPTIONS[name].model_validate({"type": name, "url": url})
-        sinks[name] = build_sink(name, options, _Source(flag, {}, flag=True))
+        sinks[name] = build_sink(name, options, Source(flag, {}, flag=True))
     routes: tuple[Route, ...] | None = None
     if model.routes is not None:
         compiled = []

@@ -13,8 +13,8 @@ from loadtester.events.sink import (
     SinkOptions,
     Verdict,
     clip,
-    judge_http,
     json_call,
+    judge_http,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from typing import Any
@@ -106,12 +107,12 @@ class Dispatcher:
             if row.next_at > now:
                 sleep = min(sleep, row.next_at - now)
                 continue
-            task = asyncio.ensure_future(self._attempt(row))
+            task = asyncio.ensure_future(self._guarded(row))
             self._busy[key] = task
-            task.add_done_callback(lambda _, key=key: self._finished(key))
+            task.add_done_callback(functools.partial(self._finished, key))
         return max(sleep, 0.001)
 
-    def _finished(self, key: tuple[str, str]) -> None:
+    def _finished(self, key: tuple[str, str], _task: asyncio.Task[None]) -> None:
         self._busy.pop(key, None)
         self._wake.set()
 
@@ -122,6 +123,17 @@ class Dispatcher:
         for sink, count in depth.items():
             metrics.OUTBOX_DEPTH.labels(sink).set(count)
         self._depth_sinks = set(depth)
+
+    async def _guarded(self, row: Delivery) -> None:
+        try:
+            await self._attempt(row)
+        except Exception:  # the row stays pending and is tried again after a pause
+            get_logger(canary=row.event.name, namespace=row.event.namespace,
+                       sink=row.sink).exception("event delivery crashed")
+            with contextlib.suppress(Exception):
+                wait = backoff(row.attempts + 1, self._settings.min_backoff,
+                               self._settings.max_backoff)
+                self._outbox.retry(row.id, time.time() + wait, "delivery crashed")
 
     async def _attempt(self, row: Delivery) -> None:
         event = row.event
@@ -145,7 +157,7 @@ class Dispatcher:
             ) as answer:
                 body = await answer.content.read(_ANSWER_LIMIT)
                 verdict = sink.judge(answer.status, answer.headers, body)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             verdict = Verdict("retry", describe(exc, sink.timeout))
         took = round(time.monotonic() - started, 4)
         now = time.time()

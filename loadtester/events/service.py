@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from loadtester.events.router import Router
 from loadtester.logs import get_logger
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
-from loadtester.store import open_state
 
 
 @dataclass(frozen=True)
@@ -64,25 +64,23 @@ class EventService:
 
 
 @asynccontextmanager
-async def open_event_service(settings: Settings) -> AsyncIterator[EventService]:
-    """Load the config, open the outbox and start delivering; stop and close on exit."""
+async def open_event_service(
+    settings: Settings, database: sqlite3.Connection
+) -> AsyncIterator[EventService]:
+    """Load the config, open the outbox and start delivering; stop on exit."""
     config = load_event_config(settings)
-    database = open_state(settings)
-    try:
-        outbox = Outbox(database)
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=60),
-            headers={"User-Agent": "flagger-loadtester-events"},
-        ) as session:
-            dispatcher = Dispatcher(outbox, config.sinks, config.delivery, session)
-            dispatcher.start()
-            log = get_logger()
-            log.info("event forwarding ready", sinks=sorted(config.sinks),
-                     routes=None if config.routes is None else len(config.routes),
-                     pending=outbox.counts().get("pending", 0))
-            try:
-                yield EventService(config, outbox, dispatcher)
-            finally:
-                await dispatcher.close()
-    finally:
-        database.close()
+    outbox = Outbox(database)
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=60),
+        headers={"User-Agent": "flagger-loadtester-events"},
+    ) as session:
+        dispatcher = Dispatcher(outbox, config.sinks, config.delivery, session)
+        dispatcher.start()
+        log = get_logger()
+        log.info("event forwarding ready", sinks=sorted(config.sinks),
+                 routes=None if config.routes is None else len(config.routes),
+                 pending=outbox.counts().get("pending", 0))
+        try:
+            yield EventService(config, outbox, dispatcher)
+        finally:
+            await dispatcher.close()

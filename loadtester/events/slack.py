@@ -9,7 +9,7 @@ import json
 from typing import Any, Literal
 
 from loadtester.events.event import Event
-from loadtester.events.sink import HttpCall, Sink, SinkOptions, Verdict, judge_http, json_call
+from loadtester.events.sink import HttpCall, Sink, SinkOptions, Verdict, json_call, judge_http
 
 SLACK_API = "https://slack.com/api/chat.postMessage"
 _COLOURS = {"info": "good", "warn": "warning", "error": "danger"}
@@ -40,7 +40,6 @@ class SlackSink(Sink):
         document: dict[str, Any] = {
             "username": self.options.username,
             "icon_emoji": self.options.icon_emoji,
-            "text": "",
             "attachments": [{
                 "color": _COLOURS[event.severity],
                 "fallback": f"{event.canary}: {text}",
@@ -76,5 +75,6 @@ class SlackSink(Sink):
         if isinstance(answer, dict) and answer.get("ok") is True:
             return verdict
         error = str(answer.get("error", "unknown")) if isinstance(answer, dict) else "unknown"
-        outcome = "retry" if error in _RETRY_ERRORS else "dead"
-        return Verdict(outcome, f"chat.postMessage: {error}")
+        if error in _RETRY_ERRORS:
+            return Verdict("retry", f"chat.postMessage: {error}")
+        return Verdict("dead", f"chat.postMessage: {error}")

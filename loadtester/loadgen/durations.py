@@ -44,7 +44,9 @@ def parse_go_duration(text: str) -> float:
         match = _PART.match(s, pos)
         if match is None:
             if s[pos:].replace(".", "", 1).isdigit():
-                raise ValueError(f"invalid duration {raw!r}: missing unit (use e.g. 10s, 500ms, 1m30s)")
+                raise ValueError(
+                    f"invalid duration {raw!r}: missing unit (use e.g. 10s, 500ms, 1m30s)"
+                )
             raise ValueError(f"invalid duration {raw!r}: expected e.g. 10s, 500ms, 1m30s")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()

@@ -14,6 +14,7 @@ import math
 import socket
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import httptools
 
@@ -84,14 +85,14 @@ class Conn(asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        tr = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
         if self.dead:
-            transport.abort()
+            tr.abort()
             return
-        self.transport = transport
+        self.transport = tr
         self.parser = httptools.HttpResponseParser(self)
         if self.busy:
-            transport.write(self.eng.request)
+            tr.write(self.eng.request)
 
     def data_received(self, data: bytes) -> None:
         self.got = True
@@ -237,7 +238,9 @@ class Engine:
             conn = self.conn_class(self, idx)
             self.slots.append(conn)
             self.free.append(conn)
-            if not self.spec.disable_keepalive:
+            if self.spec.disable_keepalive:
+                conn.dead = True  # connect when the first request is due
+            else:
                 conn.task = self.loop.create_task(self.connect(conn))
                 pending.append(conn.task)
         if pending:
@@ -376,7 +379,9 @@ class Engine:
         """Time out slow requests; after the end plus a grace period, abort the rest."""
         now = _mono()
         timeout = int(self.spec.timeout * 1e9)
-        hard_stop = self.end_ns and now > self.end_ns + min(timeout or _STOP_GRACE_NS, _STOP_GRACE_NS)
+        hard_stop = self.end_ns and now > self.end_ns + min(
+            timeout or _STOP_GRACE_NS, _STOP_GRACE_NS
+        )
         for conn in list(self.slots):
             if conn.busy and (hard_stop or (timeout and now - conn.sent > timeout)):
                 conn.fail("timeout")

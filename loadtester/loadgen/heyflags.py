@@ -16,7 +16,9 @@ from loadtester.loadgen.spec import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, LoadS
 
 __all__ = ["HeyArgs", "parse_hey_args", "parse_hey_command", "split_hey_flags"]
 
-_VALUE_FLAGS = frozenset({"n", "c", "q", "z", "m", "H", "t", "A", "d", "D", "T", "a", "host", "cpus"})
+_VALUE_FLAGS = frozenset(
+    {"n", "c", "q", "z", "m", "H", "t", "A", "d", "D", "T", "a", "host", "cpus"}
+)
 _BOOL_FLAGS = frozenset({"disable-compression", "disable-keepalive", "disable-redirects"})
 _HEADER = re.compile(r"^([\w-]+):\s*(.*)$")
 
@@ -160,7 +162,9 @@ def _int_flag(values: dict[str, str], name: str, default: int) -> int:
     try:
         return int(values[name], 0)
     except ValueError:
-        raise LoadSpecError(f"invalid value {values[name]!r} for flag -{name}: not an integer") from None
+        raise LoadSpecError(
+            f"invalid value {values[name]!r} for flag -{name}: not an integer"
+        ) from None
 
 
 def _float_flag(values: dict[str, str], name: str, default: float) -> float:
@@ -169,7 +173,9 @@ def _float_flag(values: dict[str, str], name: str, default: float) -> float:
     try:
         value = float(values[name])
     except ValueError:
-        raise LoadSpecError(f"invalid value {values[name]!r} for flag -{name}: not a number") from None
+        raise LoadSpecError(
+            f"invalid value {values[name]!r} for flag -{name}: not a number"
+        ) from None
     if not 0 <= value < float("inf"):
         raise LoadSpecError(f"invalid value {values[name]!r} for flag -{name}: must be >= 0")
     return value

@@ -127,16 +127,19 @@ async def run_load(
         for pipe in pipes:
             pipe.send(("start", start_ns))
         total = LoadResult(target_rate=spec.rate)
-        done = 0
-        while done < len(shares):
+        finished: set[int] = set()
+        while len(finished) < len(shares):
             k, msg = await inbox.get()
             kind = msg[0]
+            if k in finished:
+                continue
             if kind in ("progress", "done"):
                 delta = LoadResult.from_wire(msg[1])
                 total.merge(delta)
                 if on_progress is not None:
                     on_progress(ProgressDelta(worker=k, elapsed=delta.elapsed, delta=delta))
-                done += kind == "done"
+                if kind == "done":
+                    finished.add(k)
             elif kind == "error":
                 raise LoadSpecError(msg[1]) if msg[2] == "spec" else LoadGenError(msg[1])
             else:
@@ -186,9 +189,7 @@ def run_load_sync(
     from loadtester.loadgen.worker import new_event_loop
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        return runner.run(
-            run_load(spec, workers, on_progress, progress_interval=progress_interval)
-        )
+        return runner.run(run_load(spec, workers, on_progress, progress_interval=progress_interval))
 
 
 def _worker_entry(

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from loadtester.events.service import open_event_service
-from loadtester.keys import EVENTS, RUNNER, SETTINGS
+from loadtester.keys import DATABASE, EVENTS, RUNNER, SETTINGS
 from loadtester.models import TERMINAL_PHASES
 from loadtester.routes import read_payload
 
@@ -25,7 +25,7 @@ async def receive(request: web.Request) -> web.Response:
 
 async def event_forwarding(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx resource: the outbox and its delivery workers."""
-    async with open_event_service(app[SETTINGS]) as service:
+    async with open_event_service(app[SETTINGS], app[DATABASE]) as service:
         app[EVENTS] = service
         yield
 

@@ -32,6 +32,7 @@ class FakeReceiver:
     url: str = ""
     requests: list[Received] = field(default_factory=list)
     answer: Callable[[Received], Answer] = lambda _r: (200, {}, "ok")
+    delay: float = 0.0
 
     @property
     def bodies(self) -> list[Any]:
@@ -64,6 +65,8 @@ async def make_receiver() -> AsyncIterator[Callable[[], Awaitable[FakeReceiver]]
             seen = Received(request.path_qs, dict(request.headers), body, time.time())
             receiver.requests.append(seen)
             status, headers, text = receiver.answer(seen)
+            if receiver.delay:
+                await asyncio.sleep(receiver.delay)
             return web.Response(status=status, headers=headers, text=text)
 
         app = web.Application()

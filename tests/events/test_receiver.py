@@ -18,6 +18,12 @@ async def test_event_is_accepted_and_delivered(make_client: Any, make_receiver: 
     (request,) = await hook.wait_for(1)
     assert request.body["message"] == "Advance podinfo.test canary weight 10"
     assert request.body["name"] == "podinfo"
+    await asyncio.sleep(0.1)
+    text = await (await client.get("/metrics")).text()
+    assert 'loadtester_events_received_total{phase="Progressing",type="Normal"}' in text
+    assert 'loadtester_event_deliveries_total{outcome="delivered",sink="webhook"}' in text
+    assert 'loadtester_event_delivery_seconds_count{sink="webhook"}' in text
+    assert 'loadtester_outbox_depth{sink="webhook"} 0.0' in text
 
 
 async def test_bad_payloads_get_400_with_reason(make_client: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from loadtester.models import WebhookPayload
@@ -73,6 +74,12 @@ async def run(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[
         yield run_task
 
 
+@pytest.fixture
+async def client(server_url: str, make_client: ClientFactory) -> TestClient[Any, Any]:
+    """The service, started after the fake server so that it is closed before it."""
+    return await make_client()
+
+
 def body(metadata: dict[str, str]) -> dict[str, Any]:
     return {
         "name": "podinfo",
@@ -84,10 +91,9 @@ def body(metadata: dict[str, str]) -> dict[str, Any]:
 
 
 async def test_success_posts_form_and_polls(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata
 ) -> None:
     """A FINISHED process answers 200 after the documented form and polls with the key."""
-    client = await make_client()
     response = await client.post(
         "/", json=body(metadata(**{"arguments.users": "10", "arguments.rate": "5"}))
     )
@@ -109,22 +115,20 @@ async def test_success_posts_form_and_polls(
 
 
 async def test_failed_process_fails_check(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata
 ) -> None:
     """A FAILED process answers 500 with a one-line reason naming the instance."""
     fake.statuses = ["RUNNING", "FAILED"]
-    client = await make_client()
     response = await client.post("/", json=body(metadata()))
     assert response.status == 500
     assert await response.text() == "concord process a1b2c3 ended with status FAILED"
 
 
 async def test_poll_timeout_fails_check(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata
 ) -> None:
     """A process still running after pollTimeout fails the check with its last status."""
     fake.statuses = ["RUNNING"]
-    client = await make_client()
     response = await client.post("/", json=body(metadata(pollTimeout="0.2")))
     assert response.status == 500
     assert await response.text() == (
@@ -146,10 +150,9 @@ async def test_service_timeout_bounds_the_check(
 
 @pytest.mark.parametrize("key", REQUIRED_KEYS)
 async def test_missing_key_is_refused(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata, key: str
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata, key: str
 ) -> None:
     """Every required key, absent, is refused with 400 naming it; nothing is called."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata(**{key: "<absent>"})))
     assert response.status == 400
     assert await response.text() == f"`{key}` is required with type concord"
@@ -157,10 +160,9 @@ async def test_missing_key_is_refused(
 
 
 async def test_arguments_endpoint_is_refused(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata
 ) -> None:
     """`arguments.endpoint` cannot override `endpoint`: 400."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata(**{"arguments.endpoint": "x"})))
     assert response.status == 400
     assert "arguments.endpoint" in await response.text()
@@ -177,10 +179,9 @@ async def test_arguments_endpoint_is_refused(
     ],
 )
 async def test_bad_metadata_is_refused(
-    make_client: ClientFactory, metadata: Metadata, overrides: dict[str, str], named: str
+    client: TestClient[Any, Any], metadata: Metadata, overrides: dict[str, str], named: str
 ) -> None:
     """A missing key file, a bad number or a URL without scheme: 400 naming the key."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata(**overrides)))
     assert response.status == 400
     text = await response.text()
@@ -202,7 +203,7 @@ async def test_bad_metadata_is_refused(
     ],
 )
 async def test_bad_start_answer_fails_check(
-    make_client: ClientFactory,
+    client: TestClient[Any, Any],
     fake: FakeConcord,
     metadata: Metadata,
     status: int,
@@ -211,7 +212,6 @@ async def test_bad_start_answer_fails_check(
 ) -> None:
     """An error or non-JSON answer to the start is a failed check with status and trimmed body."""
     fake.start_status, fake.start_body = status, answer
-    client = await make_client()
     response = await client.post("/", json=body(metadata()))
     assert response.status == 500
     text = await response.text()
@@ -242,11 +242,10 @@ async def test_unreachable_server_fails_check(run: Callable[..., Any], metadata:
 
 
 async def test_api_key_never_logged(
-    make_client: ClientFactory, fake: FakeConcord, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeConcord, metadata: Metadata
 ) -> None:
     """The API key reaches Concord but no log event and no answer."""
     fake.statuses = ["FAILED"]
-    client = await make_client(log_level="debug")
     with capture_logs() as events:
         response = await client.post("/", json=body(metadata()))
     assert response.status == 500

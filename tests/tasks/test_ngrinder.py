@@ -69,6 +69,12 @@ async def env(
         yield make
 
 
+@pytest.fixture
+async def client(server_url: str, make_client: ClientFactory) -> TestClient[Any, Any]:
+    """The service, started after the fake server so that it is closed before it."""
+    return await make_client()
+
+
 def body(metadata: dict[str, str]) -> dict[str, Any]:
     return {
         "name": "podinfo",
@@ -87,10 +93,9 @@ async def wait_idle(client: TestClient[Any, Any]) -> None:
 
 
 async def test_finished_test_succeeds(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """202 at once; clone_and_start with basic auth, status polls of the new id, no stop."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata()))
     assert response.status == 202
     assert await response.text() == ""
@@ -105,11 +110,10 @@ async def test_finished_test_succeeds(
 
 
 async def test_running_test_is_not_started_twice(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """While a test of the same canary, server and clone runs, a new request starts nothing."""
     fake.statuses = ["TESTING"]
-    client = await make_client()
     first = await client.post("/", json=body(metadata()))
     await fake.polled.wait()
     second = await client.post("/", json=body(metadata()))
@@ -135,11 +139,10 @@ def test_key_is_canary_server_and_clone(metadata: Metadata) -> None:
 
 
 async def test_stop_by_error_reaches_flagger(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """STOP_BY_ERROR fails the run; Flagger's next call gets 500 with the reason."""
     fake.statuses = ["TESTING", "STOP_BY_ERROR"]
-    client = await make_client()
     assert (await client.post("/", json=body(metadata()))).status == 202
     await wait_idle(client)
     response = await client.post("/", json=body(metadata()))
@@ -224,11 +227,10 @@ async def test_cancel_stops_the_test(
 
 
 async def test_shutdown_stops_running_test(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """Closing the service stops the nGrinder test it started."""
     fake.statuses = ["TESTING"]
-    client = await make_client()
     assert (await client.post("/", json=body(metadata()))).status == 202
     await fake.polled.wait()
     await client.close()
@@ -236,11 +238,10 @@ async def test_shutdown_stops_running_test(
 
 
 async def test_terminal_phase_stops_running_test(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """A call for the canary in a terminal phase cancels the run, which stops the test."""
     fake.statuses = ["TESTING"]
-    client = await make_client()
     assert (await client.post("/", json=body(metadata()))).status == 202
     await fake.polled.wait()
     done = {
@@ -257,10 +258,9 @@ async def test_terminal_phase_stops_running_test(
 
 @pytest.mark.parametrize("key", ["server", "clone", "username", "passwd"])
 async def test_missing_key_is_refused(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata, key: str
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata, key: str
 ) -> None:
     """Every required key, absent, is refused with 400 naming it."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata(**{key: "<absent>"})))
     assert response.status == 400
     assert await response.text() == f"`{key}` is required with type ngrinder"
@@ -279,14 +279,13 @@ async def test_missing_key_is_refused(
     ],
 )
 async def test_bad_metadata_is_refused(
-    make_client: ClientFactory,
+    client: TestClient[Any, Any],
     fake: FakeNGrinder,
     metadata: Metadata,
     overrides: dict[str, str],
     named: str,
 ) -> None:
     """A non-integer clone, invalid base64, a bad duration or URL: 400 naming the key."""
-    client = await make_client()
     response = await client.post("/", json=body(metadata(**overrides)))
     assert response.status == 400
     assert named in await response.text()
@@ -300,10 +299,9 @@ def test_poll_interval_forms(metadata: Metadata, raw: str, seconds: float) -> No
 
 
 async def test_password_never_logged(
-    make_client: ClientFactory, fake: FakeNGrinder, metadata: Metadata
+    client: TestClient[Any, Any], fake: FakeNGrinder, metadata: Metadata
 ) -> None:
     """Neither the password nor the basic auth header reaches a log event."""
-    client = await make_client()
     with capture_logs() as events:
         assert (await client.post("/", json=body(metadata()))).status == 202
         await wait_idle(client)

@@ -1,0 +1,93 @@
+"""``loadtester load [hey flags] URL``: the built-in engine from a shell, hey's output layout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from loadtester.loadgen.heyflags import spec_from_hey, split_hey_flags
+from loadtester.loadgen.report import Progress, format_hey_summary
+from loadtester.loadgen.spec import LoadSpecError
+from loadtester.loadgen.workers import LoadGenError, ProgressDelta, run_load_sync
+
+__all__ = ["USAGE", "main"]
+
+USAGE = """Usage: loadtester load [options...] <url>
+
+Runs the built-in load generator with hey's flags and meaning, and prints hey's summary.
+
+Options:
+  -n  Number of requests to run. Default is 200.
+  -c  Number of connections (hey's workers). Default is 50.
+  -q  Rate limit, in requests per second per connection (total rate = q * c).
+  -z  Duration of the run, e.g. -z 10s -z 3m. If given, -n is ignored.
+  -m  HTTP method.      -H  Custom header (repeatable).   -t  Timeout per request, seconds.
+  -A  Accept header.    -d  Request body.   -D  Request body from file.
+  -T  Content-Type (default text/html).     -a  Basic auth, user:password.
+  -host  Host header.   -disable-compression  -disable-keepalive  -disable-redirects
+  -o json        Print a JSON document instead of hey's summary.
+  -workers N     Worker processes (default: one per CPU).
+"""
+
+
+def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Run ``loadtester load`` with ``argv`` (the arguments after ``load``); return the exit
+    code: 0 after a run (whatever the target answered), 2 for a bad flag, 1 if a worker failed."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if any(a in ("-h", "-help", "--help") for a in argv):
+        out.write(USAGE)
+        return 0
+    try:
+        args = split_hey_flags(argv, extra_value_flags=frozenset({"o", "workers"}))
+        output = args.values.get("o", "")
+        if output not in ("", "json"):
+            raise LoadSpecError(f"unsupported value {output!r} for flag -o (only json)")
+        workers = _workers(args.values.get("workers"))
+        spec = spec_from_hey(args)
+        if spec.is_https:
+            raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
+    except LoadSpecError as exc:
+        err.write(f"loadtester load: {exc}\n")
+        return 2
+    progress = Progress(err, spec.duration, spec.total_requests) if err.isatty() else None
+
+    def on_progress(delta: ProgressDelta) -> None:
+        if progress is not None:
+            progress.update(delta.delta, delta.elapsed)
+
+    try:
+        result = run_load_sync(
+            spec, workers, on_progress if progress else None, progress_interval=0.25
+        )
+    except LoadSpecError as exc:
+        err.write(f"loadtester load: {exc}\n")
+        return 2
+    except LoadGenError as exc:
+        err.write(f"loadtester load: {exc}\n")
+        return 1
+    finally:
+        if progress is not None:
+            progress.close()
+    if output == "json":
+        out.write(json.dumps(result.to_json(), indent=2) + "\n")
+    else:
+        out.write(format_hey_summary(result))
+    return 0
+
+
+def _workers(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise LoadSpecError(f"invalid value {text!r} for flag -workers: not an integer") from None
+    if value < 1:
+        raise LoadSpecError(f"invalid value {text!r} for flag -workers: must be at least 1")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""Text output of a run in hey's summary layout, and a one-line live progress bar."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from loadtester.loadgen.histogram import Histogram, bucket_bounds
+from loadtester.loadgen.result import LoadResult, format_percent
+
+__all__ = ["ERROR_MESSAGES", "Progress", "format_hey_summary"]
+
+# How each error kind is printed in "Error distribution" (heyoutput.classify_error reads
+# these back to the same kinds).
+ERROR_MESSAGES = {
+    "refused": "connect: connection refused",
+    "timeout": "request timeout exceeded",
+    "reset": "connection reset or closed by the server (EOF)",
+    "other": "other error",
+}
+_POINTS = (10, 25, 50, 75, 90, 95, 99, 99.9)
+_BAR = "■"
+
+
+def _linear_buckets(hist: Histogram, fastest: float, slowest: float) -> list[tuple[float, int]]:
+    """hey's 11 evenly spaced marks from fastest to slowest, with counts (seconds)."""
+    marks = 10
+    step = (slowest - fastest) / marks
+    edges = [fastest + step * i for i in range(marks + 1)]
+    counts = [0] * (marks + 1)
+    for index, n in enumerate(hist.counts):
+        if not n:
+            continue
+        low, high = bucket_bounds(index)
+        value = min(max((low + high) / 2, hist.min), hist.max) / 1e6
+        slot = 0 if step <= 0 else min(marks, max(0, int(-(-(value - fastest) // step))))
+        counts[slot] += n
+    return list(zip(edges, counts, strict=True))
+
+
+def format_hey_summary(result: LoadResult) -> str:
+    """The run printed the way hey prints its summary, so hey-reading scripts keep working."""
+    hist = result.histogram
+    has = hist.count > 0
+    slowest = hist.max / 1e6 if has else 0.0
+    fastest = hist.min / 1e6 if has else 0.0
+    average = f"{hist.mean / 1e6:4.4f}" if has else " NaN"
+    out = [
+        "",
+        "Summary:",
+        f"  Total:\t{result.elapsed:4.4f} secs",
+        f"  Slowest:\t{slowest:4.4f} secs",
+        f"  Fastest:\t{fastest:4.4f} secs",
+        f"  Average:\t{average} secs",
+        f"  Requests/sec:\t{result.achieved_rate:4.4f}",
+        "  ",
+        "",
+        "Response time histogram:",
+    ]
+    if has:
+        buckets = _linear_buckets(hist, fastest, slowest)
+        top = max(n for _, n in buckets) or 1
+        out += [f"  {mark:4.3f} [{n}]\t|{_BAR * (n * 40 // top)}" for mark, n in buckets]
+    out += ["", "", "Latency distribution:"]
+    if has:
+        out += [f"  {p:g}% in {hist.percentile(p) / 1e6:4.4f} secs" for p in _POINTS]
+    out += ["", "Status code distribution:"]
+    out += [f"  [{code}]\t{n} responses" for code, n in sorted(result.status_counts.items())]
+    if result.errors:
+        out += ["", "Error distribution:"]
+        out += [
+            f"  [{n}]\t{ERROR_MESSAGES.get(kind, kind)}"
+            for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1])
+        ]
+    if result.unsent:
+        out += ["", f"Not sent (every connection busy until the end): {result.unsent}"]
+    return "\n".join(out) + "\n"
+
+
+class Progress:
+    """Accumulates progress deltas and redraws one status line on a terminal."""
+
+    def __init__(self, stream: TextIO, duration: float | None, requests: int | None) -> None:
+        self.stream = stream
+        self.duration = duration
+        self.requests = requests
+        self.total = LoadResult()
+        self.elapsed = 0.0
+
+    def update(self, delta: LoadResult, elapsed: float) -> None:
+        """Add a delta and redraw."""
+        self.total.merge(delta)
+        self.elapsed = max(self.elapsed, elapsed)
+        self.draw()
+
+    def draw(self) -> None:
+        """Redraw the bar in place."""
+        done = self.total.total
+        if self.duration:
+            fraction = self.elapsed / self.duration
+        elif self.requests:
+            fraction = done / self.requests
+        else:
+            fraction = 0.0
+        fraction = min(max(fraction, 0.0), 1.0)
+        width = 30
+        filled = int(fraction * width)
+        bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
+        rate = done / self.elapsed if self.elapsed > 0 else 0.0
+        errors = format_percent(self.total.error_rate)
+        self.stream.write(
+            f"\r[{bar}] {fraction * 100:3.0f}% {self.elapsed:5.1f}s {done} req"
+            f" {rate:.0f}/s {errors} err"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the status line."""
+        self.stream.write("\n")
+        self.stream.flush()
