@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import re
 import shutil
@@ -83,8 +82,9 @@ def get(port: int, path: str, body: str | None = None) -> tuple[int, str]:
         connection.close()
 
 
-def wait_healthy(process: subprocess.Popen[bytes], port: int, path: str,
-                 within: float = 30) -> float:
+def wait_healthy(
+    process: subprocess.Popen[bytes], port: int, path: str, within: float = 30
+) -> float:
     """Seconds from now until `path` answers 200; the caller starts the clock at Popen."""
     started = time.perf_counter()
     while time.perf_counter() - started < within:
@@ -121,9 +121,18 @@ def start_loadtester(port: int, state: Path, log: Path) -> tuple[subprocess.Pope
     with log.open("ab") as sink:
         began = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "loadtester", f"-port={port}", f"-state={state}",
-             "-log-level=info"],
-            stdout=sink, stderr=subprocess.STDOUT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "loadtester",
+                f"-port={port}",
+                f"-state={state}",
+                "-log-level=info",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     wait_healthy(process, port, "/healthz")
     return process, time.perf_counter() - began
 
@@ -134,9 +143,20 @@ def _to_ms(value: str, unit: str) -> float:
 
 def run_wrk(url: str, script: Path, threads: int, connections: int, duration: str) -> WrkResult:
     done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}", "--latency", "-s",
-         str(script), url],
-        capture_output=True, text=True, check=True)
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     out = done.stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
@@ -144,9 +164,12 @@ def run_wrk(url: str, script: Path, threads: int, connections: int, duration: st
         raise SystemExit(f"cannot parse wrk output:\n{out}")
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:(.*)", out)
-    return WrkResult(float(rps.group(1)), _to_ms(p99.group(1), p99.group(2)),
-                     int(non_2xx.group(1)) if non_2xx else 0,
-                     errors.group(1).strip() if errors else "")
+    return WrkResult(
+        float(rps.group(1)),
+        _to_ms(p99.group(1), p99.group(2)),
+        int(non_2xx.group(1)) if non_2xx else 0,
+        errors.group(1).strip() if errors else "",
+    )
 
 
 def main() -> int:
@@ -191,8 +214,11 @@ def main() -> int:
             stop(process)
 
         port = free_port()
-        minimal = subprocess.Popen([sys.executable, str(minimal_script), str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        minimal = subprocess.Popen(
+            [sys.executable, str(minimal_script), str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_healthy(minimal, port, "/")
             url = f"http://127.0.0.1:{port}/gate/check"
@@ -205,32 +231,53 @@ def main() -> int:
     idle_rss = statistics.median(rss)
     ratio = service.requests_per_second / ceiling.requests_per_second
     rows = [
-        ("start-up to first healthy /healthz (median of 5)", f"{startup * 1000:.0f} ms", "-",
-         "< 1 s", startup < 1.0),
-        ("idle RSS after start (median of 5)", f"{idle_rss:.1f} MB", "-", "< 60 MB",
-         idle_rss < 60),
-        ("POST /gate/check throughput", f"{service.requests_per_second:,.0f} req/s",
-         f"{ceiling.requests_per_second:,.0f} req/s", ">= 0.5x minimal", ratio >= 0.5),
-        ("POST /gate/check p99 latency", f"{service.p99_ms:.2f} ms", f"{ceiling.p99_ms:.2f} ms",
-         "-", None),
+        (
+            "start-up to first healthy /healthz (median of 5)",
+            f"{startup * 1000:.0f} ms",
+            "-",
+            "< 1 s",
+            startup < 1.0,
+        ),
+        ("idle RSS after start (median of 5)", f"{idle_rss:.1f} MB", "-", "< 60 MB", idle_rss < 60),
+        (
+            "POST /gate/check throughput",
+            f"{service.requests_per_second:,.0f} req/s",
+            f"{ceiling.requests_per_second:,.0f} req/s",
+            ">= 0.5x minimal",
+            ratio >= 0.5,
+        ),
+        (
+            "POST /gate/check p99 latency",
+            f"{service.p99_ms:.2f} ms",
+            f"{ceiling.p99_ms:.2f} ms",
+            "-",
+            None,
+        ),
     ]
-    print(f"wrk -t{args.threads} -c{args.connections} -d{duration} --latency, POST {BODY}; "
-          f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
-    print(f"start-ups: {', '.join(f'{s * 1000:.0f}' for s in startups)} ms; "
-          f"RSS: {', '.join(f'{r:.1f}' for r in rss)} MB")
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{duration} --latency, POST {BODY}; "
+        f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}"
+    )
+    print(
+        f"start-ups: {', '.join(f'{s * 1000:.0f}' for s in startups)} ms; "
+        f"RSS: {', '.join(f'{r:.1f}' for r in rss)} MB"
+    )
     header = ("metric", "loadtester", "minimal aiohttp", "target", "met")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     print(" | ".join(h.ljust(w) for h, w in zip(header, [*widths, 3], strict=True)))
     print("-+-".join("-" * w for w in [*widths, 3]))
     for row in rows:
         met = "-" if row[4] is None else ("yes" if row[4] else "NO")
-        print(" | ".join(str(c).ljust(w) for c, w in zip([*row[:4], met], [*widths, 3],
-                                                          strict=True)))
+        print(
+            " | ".join(str(c).ljust(w) for c, w in zip([*row[:4], met], [*widths, 3], strict=True))
+        )
     print(f"throughput ratio loadtester/minimal: {ratio:.2f}")
     for name, result in (("loadtester", service), ("minimal", ceiling)):
         if result.non_2xx or result.errors:
-            print(f"warning: {name}: {result.non_2xx} non-2xx answers, socket errors: "
-                  f"{result.errors or 'none'}")
+            print(
+                f"warning: {name}: {result.non_2xx} non-2xx answers, socket errors: "
+                f"{result.errors or 'none'}"
+            )
     return 0 if all(row[4] is not False for row in rows) else 1
 
 

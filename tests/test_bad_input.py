@@ -11,8 +11,15 @@ import pytest
 
 from tests.conftest import ClientFactory
 
-PAYLOAD_PATHS = ["/", "/gate/check", "/gate/open", "/gate/close",
-                 "/rollback/check", "/rollback/open", "/rollback/close"]
+PAYLOAD_PATHS = [
+    "/",
+    "/gate/check",
+    "/gate/open",
+    "/gate/close",
+    "/rollback/check",
+    "/rollback/open",
+    "/rollback/close",
+]
 
 
 async def send(client: Any, path: str, data: bytes | str) -> tuple[int, str]:
@@ -37,8 +44,13 @@ def one_line(body: str) -> bool:
 async def test_body_too_large(make_client: ClientFactory, path: str) -> None:
     """A body over 1 MiB gets 413 with a one-line reason."""
     client = await make_client()
-    body = json.dumps({"name": "podinfo", "namespace": "test", "metadata": {
-        "type": "cmd", "cmd": "echo " + "x" * (1024 * 1024)}})
+    body = json.dumps(
+        {
+            "name": "podinfo",
+            "namespace": "test",
+            "metadata": {"type": "cmd", "cmd": "echo " + "x" * (1024 * 1024)},
+        }
+    )
     status, text = await send(client, path, body)
     assert status == 413
     assert one_line(text)
@@ -72,17 +84,21 @@ async def test_wrong_json_shape(make_client: ClientFactory, data: str) -> None:
     assert one_line(text)
 
 
-@pytest.mark.parametrize("body", [
-    {"namespace": "test"},
-    {"name": "podinfo"},
-    {"name": "", "namespace": "test"},
-    {"name": 5, "namespace": "test"},
-    {"name": "podinfo", "namespace": "test", "metadata": "type=cmd"},
-    {"name": "podinfo", "namespace": "test", "metadata": ["a"]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"namespace": "test"},
+        {"name": "podinfo"},
+        {"name": "", "namespace": "test"},
+        {"name": 5, "namespace": "test"},
+        {"name": "podinfo", "namespace": "test", "metadata": "type=cmd"},
+        {"name": "podinfo", "namespace": "test", "metadata": ["a"]},
+    ],
+)
 @pytest.mark.parametrize("path", ["/", "/gate/open"])
-async def test_missing_or_wrong_fields(make_client: ClientFactory, body: dict[str, Any],
-                                       path: str) -> None:
+async def test_missing_or_wrong_fields(
+    make_client: ClientFactory, body: dict[str, Any], path: str
+) -> None:
     """A missing or wrongly typed name, namespace or metadata gets 400 naming the problem."""
     client = await make_client()
     status, text = await send(client, path, json.dumps(body))
@@ -95,15 +111,26 @@ async def test_missing_name_reason(make_client: ClientFactory) -> None:
     """The reason names the missing field."""
     client = await make_client()
     assert await send(client, "/gate/check", '{"namespace": "test"}') == (
-        400, "invalid payload: name is required")
+        400,
+        "invalid payload: name is required",
+    )
 
 
 async def test_non_string_metadata_accepted(make_client: ClientFactory) -> None:
     """Metadata with lists, numbers and booleans (the seed-style `alerts:`) is accepted."""
     client = await make_client()
-    body = {"name": "podinfo", "namespace": "test", "metadata": {
-        "type": "bash", "cmd": "echo ok", "returnCmdOutput": True,
-        "alerts": [{"name": "on-call", "severity": "error"}], "retries": 3, "empty": None}}
+    body = {
+        "name": "podinfo",
+        "namespace": "test",
+        "metadata": {
+            "type": "bash",
+            "cmd": "echo ok",
+            "returnCmdOutput": True,
+            "alerts": [{"name": "on-call", "severity": "error"}],
+            "retries": 3,
+            "empty": None,
+        },
+    }
     assert await send(client, "/", json.dumps(body)) == (200, "ok\n")
     gate = {**body, "metadata": {"alerts": ["slack"]}}
     assert await send(client, "/gate/open", json.dumps(gate)) == (202, "")
@@ -119,24 +146,33 @@ async def test_unknown_fields_ignored(make_client: ClientFactory) -> None:
 async def test_unicode_command(make_client: ClientFactory) -> None:
     """Non-ASCII commands and output round-trip."""
     client = await make_client()
-    body = {"name": "podinfo", "namespace": "test", "metadata": {
-        "type": "bash", "cmd": "echo héllo ✓", "returnCmdOutput": "true"}}
+    body = {
+        "name": "podinfo",
+        "namespace": "test",
+        "metadata": {"type": "bash", "cmd": "echo héllo ✓", "returnCmdOutput": "true"},
+    }
     assert await send(client, "/", json.dumps(body)) == (200, "héllo ✓\n")
 
 
 async def test_invalid_utf8_output(make_client: ClientFactory) -> None:
     """Output that is not UTF-8 is answered with replacement characters, not a crash."""
     client = await make_client()
-    body = {"name": "podinfo", "namespace": "test", "metadata": {
-        "type": "bash", "cmd": "printf 'a\\377b'", "returnCmdOutput": "true"}}
+    body = {
+        "name": "podinfo",
+        "namespace": "test",
+        "metadata": {"type": "bash", "cmd": "printf 'a\\377b'", "returnCmdOutput": "true"},
+    }
     assert await send(client, "/", json.dumps(body)) == (200, "a\ufffdb")
 
 
 async def test_malformed_http(make_client: ClientFactory) -> None:
     """Garbage on the socket gets a 4xx and the service keeps serving."""
     client = await make_client()
-    for garbage in (b"NOT HTTP AT ALL\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: "
-                    b"abc\r\n\r\n", b"\x00\x01\x02\r\n\r\n"):
+    for garbage in (
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"\x00\x01\x02\r\n\r\n",
+    ):
         reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
         writer.write(garbage)
         await writer.drain()
@@ -151,7 +187,13 @@ async def test_no_5xx_from_bad_input(make_client: ClientFactory) -> None:
     """A battery of bad bodies on every path gets only 4xx answers; /healthz stays 200."""
     client = await make_client()
     bad_everywhere: list[bytes] = [
-        b"", b"{}", b"[]", b'{"name": null}', b'""', b"1e999", b"{'name': 'a'}",
+        b"",
+        b"{}",
+        b"[]",
+        b'{"name": null}',
+        b'""',
+        b"1e999",
+        b"{'name': 'a'}",
         b'{"name": "a", "namespace": "b", "phase": 7}',
         b'{"name": "a", "namespace": "b", "checksum": {"x": 1}}',
         b'{"name": "a", "namespace": "b", "metadata": 3}',
@@ -163,8 +205,9 @@ async def test_no_5xx_from_bad_input(make_client: ClientFactory) -> None:
         b'{"name": "a", "namespace": "b", "metadata": {"cmd": " "}}',
         b'{"name": "a", "namespace": "b", "metadata": {"type": ["x"]}}',
     ]
-    cases = [(path, data) for path in [*PAYLOAD_PATHS, "/metrics/x", "/gate"]
-             for data in bad_everywhere]
+    cases = [
+        (path, data) for path in [*PAYLOAD_PATHS, "/metrics/x", "/gate"] for data in bad_everywhere
+    ]
     cases += [(path, data) for path in ["/", "/anything"] for data in bad_tasks]
     for path, data in cases:
         status, text = await send(client, path, data)

@@ -17,8 +17,14 @@ REPO = Path(__file__).resolve().parent.parent
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m loadtester <args>` as a real process (it must exit by itself)."""
     environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "loadtester", *args], env=environ,
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "loadtester", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_defaults() -> None:
@@ -40,13 +46,16 @@ def test_flagger_command_line() -> None:
     assert (settings.port, settings.log_level, settings.timeout) == (8080, "info", 3600)
 
 
-@pytest.mark.parametrize("args", [
-    ["-port=8081", "-timeout=90s"],
-    ["-port", "8081", "-timeout", "90s"],
-    ["--port=8081", "--timeout=90s"],
-    ["--port", "8081", "--timeout", "1m30s"],
-    ["serve", "-port=8081", "-timeout=1m30s"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-port=8081", "-timeout=90s"],
+        ["-port", "8081", "-timeout", "90s"],
+        ["--port=8081", "--timeout=90s"],
+        ["--port", "8081", "--timeout", "1m30s"],
+        ["serve", "-port=8081", "-timeout=1m30s"],
+    ],
+)
 def test_flag_forms(args: list[str]) -> None:
     """`-flag=value`, `-flag value`, `--flag=value` and `--flag value` are all accepted."""
     if args[0] == "serve":
@@ -56,9 +65,17 @@ def test_flag_forms(args: list[str]) -> None:
     assert settings.timeout == 90
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("500ms", 0.5), ("90s", 90), ("1m30s", 90), ("1h", 3600), ("1.5h", 5400), ("2h45m", 9900),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("90s", 90),
+        ("1m30s", 90),
+        ("1h", 3600),
+        ("1.5h", 5400),
+        ("2h45m", 9900),
+    ],
+)
 def test_go_durations(text: str, seconds: float) -> None:
     """-timeout takes Go duration syntax."""
     assert parse_settings([f"-timeout={text}"], environ={}).timeout == pytest.approx(seconds)
@@ -67,17 +84,30 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_all_go_flags() -> None:
     """Every flag of the Go service is accepted."""
     settings = parse_settings(
-        ["-port=1", "-timeout=1s", "-log-level=error", "-namespace-regexp=^prod$",
-         "-zap-encoding=console", "-zap-replace-globals"], environ={})
+        [
+            "-port=1",
+            "-timeout=1s",
+            "-log-level=error",
+            "-namespace-regexp=^prod$",
+            "-zap-encoding=console",
+            "-zap-replace-globals",
+        ],
+        environ={},
+    )
     assert settings.namespace_regexp == "^prod$"
     assert settings.zap_encoding == "console"
     assert settings.zap_replace_globals is True
 
 
-@pytest.mark.parametrize(("arg", "value"), [
-    ("-zap-replace-globals", True), ("-zap-replace-globals=true", True),
-    ("-zap-replace-globals=false", False), ("--zap-replace-globals=0", False),
-])
+@pytest.mark.parametrize(
+    ("arg", "value"),
+    [
+        ("-zap-replace-globals", True),
+        ("-zap-replace-globals=true", True),
+        ("-zap-replace-globals=false", False),
+        ("--zap-replace-globals=0", False),
+    ],
+)
 def test_bool_flag(arg: str, value: bool) -> None:
     """A boolean flag alone means true; `=false` turns it off, as in Go."""
     assert parse_settings([arg], environ={}).zap_replace_globals is value
@@ -86,8 +116,15 @@ def test_bool_flag(arg: str, value: bool) -> None:
 def test_new_flags() -> None:
     """The flags this project adds parse too."""
     settings = parse_settings(
-        ["-state=memory", "-max-background-tasks=3", "-background-failures=ignore",
-         "-kill-grace=500ms", "-shutdown-grace=3s"], environ={})
+        [
+            "-state=memory",
+            "-max-background-tasks=3",
+            "-background-failures=ignore",
+            "-kill-grace=500ms",
+            "-shutdown-grace=3s",
+        ],
+        environ={},
+    )
     assert settings.in_memory
     assert settings.max_background_tasks == 3
     assert settings.background_failures == "ignore"
@@ -96,12 +133,20 @@ def test_new_flags() -> None:
 
 def test_environment() -> None:
     """Each flag is settable by LOADTESTER_<NAME>."""
-    settings = parse_settings([], environ={
-        "LOADTESTER_PORT": "8082", "LOADTESTER_TIMEOUT": "2m", "LOADTESTER_LOG_LEVEL": "warning",
-        "LOADTESTER_NAMESPACE_REGEXP": "^a", "LOADTESTER_ZAP_ENCODING": "console",
-        "LOADTESTER_ZAP_REPLACE_GLOBALS": "true", "LOADTESTER_STATE": "memory",
-        "LOADTESTER_MAX_BACKGROUND_TASKS": "5", "LOADTESTER_BACKGROUND_FAILURES": "ignore",
-    })
+    settings = parse_settings(
+        [],
+        environ={
+            "LOADTESTER_PORT": "8082",
+            "LOADTESTER_TIMEOUT": "2m",
+            "LOADTESTER_LOG_LEVEL": "warning",
+            "LOADTESTER_NAMESPACE_REGEXP": "^a",
+            "LOADTESTER_ZAP_ENCODING": "console",
+            "LOADTESTER_ZAP_REPLACE_GLOBALS": "true",
+            "LOADTESTER_STATE": "memory",
+            "LOADTESTER_MAX_BACKGROUND_TASKS": "5",
+            "LOADTESTER_BACKGROUND_FAILURES": "ignore",
+        },
+    )
     assert (settings.port, settings.timeout, settings.log_level) == (8082, 120, "warning")
     assert (settings.namespace_regexp, settings.zap_encoding) == ("^a", "console")
     assert settings.zap_replace_globals is True
@@ -117,8 +162,9 @@ def test_every_flag_has_environment_variable() -> None:
 
 def test_flags_over_environment() -> None:
     """A flag wins over its environment variable."""
-    settings = parse_settings(["-port=8083"], environ={"LOADTESTER_PORT": "8082",
-                                                      "LOADTESTER_LOG_LEVEL": "error"})
+    settings = parse_settings(
+        ["-port=8083"], environ={"LOADTESTER_PORT": "8082", "LOADTESTER_LOG_LEVEL": "error"}
+    )
     assert settings.port == 8083
     assert settings.log_level == "error"
 
@@ -131,8 +177,15 @@ def test_help_lists_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
     for flag in FLAGS:
         assert f"-{flag.name}\n" in text
         assert flag.env in text
-    for go_flag in ("port", "timeout", "log-level", "namespace-regexp", "zap-encoding",
-                    "zap-replace-globals", "state"):
+    for go_flag in (
+        "port",
+        "timeout",
+        "log-level",
+        "namespace-regexp",
+        "zap-encoding",
+        "zap-replace-globals",
+        "state",
+    ):
         assert f"  -{go_flag}\n" in text
 
 
@@ -143,22 +196,26 @@ def test_help_forms(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "-namespace-regexp" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("args", "flag"), [
-    (["-timeout=abc"], "-timeout"),
-    (["-timeout", "10"], "-timeout"),
-    (["-port=x"], "-port"),
-    (["-port=70000"], "-port"),
-    (["-log-level=loud"], "-log-level"),
-    (["-namespace-regexp=("], "-namespace-regexp"),
-    (["-zap-encoding=xml"], "-zap-encoding"),
-    (["-zap-replace-globals=maybe"], "-zap-replace-globals"),
-    (["-max-background-tasks=0"], "-max-background-tasks"),
-    (["-background-failures=sometimes"], "-background-failures"),
-    (["-no-such-flag=1"], "-no-such-flag"),
-    (["-port"], "-port"),
-])
-def test_bad_values(args: list[str], flag: str, capsys: pytest.CaptureFixture[str],
-                    monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["-timeout=abc"], "-timeout"),
+        (["-timeout", "10"], "-timeout"),
+        (["-port=x"], "-port"),
+        (["-port=70000"], "-port"),
+        (["-log-level=loud"], "-log-level"),
+        (["-namespace-regexp=("], "-namespace-regexp"),
+        (["-zap-encoding=xml"], "-zap-encoding"),
+        (["-zap-replace-globals=maybe"], "-zap-replace-globals"),
+        (["-max-background-tasks=0"], "-max-background-tasks"),
+        (["-background-failures=sometimes"], "-background-failures"),
+        (["-no-such-flag=1"], "-no-such-flag"),
+        (["-port"], "-port"),
+    ],
+)
+def test_bad_values(
+    args: list[str], flag: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bad flag exits 2 with one line on stderr naming the flag."""
     for name in list(os.environ):
         if name.startswith("LOADTESTER_"):
@@ -171,8 +228,9 @@ def test_bad_values(args: list[str], flag: str, capsys: pytest.CaptureFixture[st
     assert flag in lines[0]
 
 
-def test_bad_environment_value(capsys: pytest.CaptureFixture[str],
-                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_environment_value(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bad environment value exits 2 naming the variable."""
     monkeypatch.setenv("LOADTESTER_PORT", "eighty")
     assert main([]) == 2
@@ -186,8 +244,9 @@ def test_positional_argument_refused(capsys: pytest.CaptureFixture[str]) -> None
     assert "extra" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("arg", ["-timeout=abc", "-port=x", "-log-level=loud",
-                                 "-namespace-regexp=("])
+@pytest.mark.parametrize(
+    "arg", ["-timeout=abc", "-port=x", "-log-level=loud", "-namespace-regexp=("]
+)
 def test_bad_values_real_process(arg: str) -> None:
     """The installed entry point exits 2 with one stderr line naming the flag."""
     done = run_cli(arg)

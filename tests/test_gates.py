@@ -16,8 +16,9 @@ PAYLOAD = {"name": "podinfo", "namespace": "test", "phase": "Progressing", "chec
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 
 
-async def answer(client: Any, path: str, payload: dict[str, Any] | None = None,
-                 method: str = "POST") -> tuple[int, str]:
+async def answer(
+    client: Any, path: str, payload: dict[str, Any] | None = None, method: str = "POST"
+) -> tuple[int, str]:
     """Status and body of one request."""
     data = None if payload is None else json.dumps(payload)
     async with client.request(method, path, data=data) as response:
@@ -100,9 +101,13 @@ async def test_gates_per_canary(make_client: ClientFactory) -> None:
     await answer(client, "/gate/open", PAYLOAD)
     assert await answer(client, "/gate/check", {**PAYLOAD, "name": "other"}) == (403, "Forbidden")
     assert await answer(client, "/gate/check", {**PAYLOAD, "namespace": "prod"}) == (
-        403, "Forbidden")
+        403,
+        "Forbidden",
+    )
     assert await answer(client, "/gate/check", {"name": "podinfo", "namespace": "test"}) == (
-        200, "Approved")
+        200,
+        "Approved",
+    )
 
 
 async def test_name_and_namespace_enough(make_client: ClientFactory) -> None:
@@ -122,8 +127,18 @@ async def test_gate_state_shared_between_apps(make_client: ClientFactory, tmp_pa
     assert await answer(second, "/gate/check", PAYLOAD) == (200, "Approved")
 
 
-@pytest.mark.parametrize("path", ["/gate/check", "/gate/open", "/gate/close",
-                                  "/rollback/check", "/rollback/open", "/rollback/close", "/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gate/check",
+        "/gate/open",
+        "/gate/close",
+        "/rollback/check",
+        "/rollback/open",
+        "/rollback/close",
+        "/",
+    ],
+)
 async def test_namespace_regexp_forbids(make_client: ClientFactory, path: str) -> None:
     """With -namespace-regexp, a payload of another namespace gets 403 Forbidden everywhere."""
     client = await make_client(namespace_regexp="^prod-")

@@ -54,8 +54,7 @@ async def test_task_metrics(make_client: ClientFactory) -> None:
     client = await make_client()
     before = await scrape(client)
     ok = {"name": "metrics-a", "namespace": "test", "metadata": {"type": "bash", "cmd": "true"}}
-    bad = {"name": "metrics-a", "namespace": "test", "metadata": {"type": "bash",
-                                                                  "cmd": "exit 1"}}
+    bad = {"name": "metrics-a", "namespace": "test", "metadata": {"type": "bash", "cmd": "exit 1"}}
     assert await post(client, "/", ok) == 200
     assert await post(client, "/", bad) == 500
     after = await scrape(client)
@@ -79,15 +78,18 @@ async def test_running_gauge_and_skipped(make_client: ClientFactory) -> None:
     assert await post(client, "/", body) == 202
     during = await scrape(client)
     assert value(during, "loadtester_tasks_running", type="cmd", mode="background") == (
-        value(before, "loadtester_tasks_running", type="cmd", mode="background") + 1)
+        value(before, "loadtester_tasks_running", type="cmd", mode="background") + 1
+    )
     assert value(during, "loadtester_tasks_skipped_total", type="cmd") == (
-        value(before, "loadtester_tasks_skipped_total", type="cmd") + 1)
+        value(before, "loadtester_tasks_skipped_total", type="cmd") + 1
+    )
     runner = client.server.app[RUNNER]
     runner.cancel_canary("metrics-b", "test", "test over")
     await asyncio.gather(*(r.future for r in runner.running), return_exceptions=True)
     after = await scrape(client)
     assert value(after, "loadtester_tasks_running", type="cmd", mode="background") == (
-        value(before, "loadtester_tasks_running", type="cmd", mode="background"))
+        value(before, "loadtester_tasks_running", type="cmd", mode="background")
+    )
     assert value(after, "loadtester_tasks_finished_total", type="cmd", outcome="cancelled") >= 1
 
 
@@ -97,15 +99,23 @@ async def test_gate_gauge(make_client: ClientFactory) -> None:
     body = {"name": "metrics-c", "namespace": "test"}
     assert await post(client, "/gate/open", body) == 202
     samples = await scrape(client)
-    assert value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c",
-                 namespace="test") == 1
+    assert (
+        value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c", namespace="test")
+        == 1
+    )
     assert await post(client, "/gate/close", body) == 202
     assert await post(client, "/rollback/open", body) == 202
     samples = await scrape(client)
-    assert value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c",
-                 namespace="test") == 0
-    assert value(samples, "loadtester_gate_open", gate="rollback", canary="metrics-c",
-                 namespace="test") == 1
+    assert (
+        value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c", namespace="test")
+        == 0
+    )
+    assert (
+        value(
+            samples, "loadtester_gate_open", gate="rollback", canary="metrics-c", namespace="test"
+        )
+        == 1
+    )
 
 
 async def test_http_requests(make_client: ClientFactory) -> None:
@@ -121,15 +131,18 @@ async def test_http_requests(make_client: ClientFactory) -> None:
     after = await scrape(client)
 
     def delta(**labels: str) -> float:
-        return (value(after, "loadtester_http_requests_total", **labels)
-                - value(before, "loadtester_http_requests_total", **labels))
+        return value(after, "loadtester_http_requests_total", **labels) - value(
+            before, "loadtester_http_requests_total", **labels
+        )
 
     assert delta(path="/gate/check", method="POST", code="403") == 1
     assert delta(path="/", method="POST", code="400") == 2
     assert delta(path="/healthz", method="GET", code="200") == 1
     # arbitrary paths must not create one label value each
-    assert all(labels["path"] != "/some/other/path"
-               for labels, _ in after["loadtester_http_requests_total"])
+    assert all(
+        labels["path"] != "/some/other/path"
+        for labels, _ in after["loadtester_http_requests_total"]
+    )
 
 
 async def test_metrics_any_method(make_client: ClientFactory) -> None:

@@ -143,8 +143,9 @@ async def test_cancel_ends_group(tmp_path: Path) -> None:
     """Cancelling the caller ends the process group before the cancellation goes on."""
     pids = tmp_path / "pids"
     run = asyncio.ensure_future(
-        run_process(["sh", "-c", f"sleep 300 & echo $$ $! > {pids}; wait"],
-                    timeout=60, kill_grace=1)
+        run_process(
+            ["sh", "-c", f"sleep 300 & echo $$ $! > {pids}; wait"], timeout=60, kill_grace=1
+        )
     )
     text = await wait_for_file(pids)
     run.cancel()
@@ -170,8 +171,9 @@ async def test_output_cap_keeps_tail() -> None:
 
 async def test_output_cap_configurable() -> None:
     """A smaller cap keeps exactly that many trailing bytes."""
-    result = await run_process(["sh", "-c", "printf 0123456789"], timeout=10, kill_grace=1,
-                               output_cap=4)
+    result = await run_process(
+        ["sh", "-c", "printf 0123456789"], timeout=10, kill_grace=1, output_cap=4
+    )
     assert result.output == "6789"
     assert result.truncated
 

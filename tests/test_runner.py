@@ -42,8 +42,9 @@ async def make_runner(
 
 def task(cmd: str, *, name: str = "podinfo", kind: str = "cmd", checksum: str = "") -> Task:
     """A task built from a payload, as POST / builds it."""
-    payload = WebhookPayload(name=name, namespace="test", checksum=checksum,
-                             metadata={"type": kind, "cmd": cmd})
+    payload = WebhookPayload(
+        name=name, namespace="test", checksum=checksum, metadata={"type": kind, "cmd": cmd}
+    )
     return build_task(payload)
 
 
@@ -98,7 +99,9 @@ async def test_background_failure_reported_and_restarted(
     assert log.read_text() == "run\nrun\n"
 
 
-async def test_background_success_clears_failure(make_runner: RunnerFactory, tmp_path: Path) -> None:
+async def test_background_success_clears_failure(
+    make_runner: RunnerFactory, tmp_path: Path
+) -> None:
     """A failure is reported once; a later successful run answers normally again."""
     runner = make_runner()
     flag = tmp_path / "flag"

@@ -33,14 +33,18 @@ def free_port() -> int:
         return port
 
 
-def request(port: int, path: str, body: dict[str, Any] | bytes | None = None,
-            method: str = "POST", timeout: float = 30) -> tuple[int, str]:
+def request(
+    port: int,
+    path: str,
+    body: dict[str, Any] | bytes | None = None,
+    method: str = "POST",
+    timeout: float = 30,
+) -> tuple[int, str]:
     """Status and body of one HTTP request to the service."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
-        connection.request(method, path, body=data,
-                           headers={"Content-Type": "application/json"})
+        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, response.read().decode()
     finally:
@@ -60,8 +64,9 @@ class Service:
         started = time.monotonic()
         while time.monotonic() - started < within:
             if self.process.poll() is not None:
-                raise AssertionError(f"service exited {self.process.returncode}: "
-                                     f"{self.log.read_text()}")
+                raise AssertionError(
+                    f"service exited {self.process.returncode}: {self.log.read_text()}"
+                )
             try:
                 if request(self.port, "/healthz", method="GET", timeout=1) == (200, "OK"):
                     return time.monotonic() - started
@@ -89,8 +94,13 @@ def start_service(tmp_path: Path) -> Iterator[StartService]:
     """Start `python -m loadtester` (or another command) on a free port; killed at the end."""
     started: list[Service] = []
 
-    def start(*flags: str, command: list[str] | None = None, port: int | None = None,
-              env: dict[str, str] | None = None, with_port: bool = True) -> Service:
+    def start(
+        *flags: str,
+        command: list[str] | None = None,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        with_port: bool = True,
+    ) -> Service:
         port = free_port() if port is None else port
         argv = [*(command or [sys.executable, "-m", "loadtester"]), *flags]
         if with_port:
@@ -98,8 +108,9 @@ def start_service(tmp_path: Path) -> Iterator[StartService]:
         log = tmp_path / f"service-{len(started)}.log"
         environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         with log.open("wb") as sink:
-            process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, env=environ,
-                                       cwd=tmp_path)
+            process = subprocess.Popen(
+                argv, stdout=sink, stderr=subprocess.STDOUT, env=environ, cwd=tmp_path
+            )
         service = Service(process, port, log)
         started.append(service)
         return service
@@ -129,10 +140,8 @@ def test_flagger_command_line_serves(start_service: StartService, tmp_path: Path
     assert service.stop() == 0
     events = [json.loads(line) for line in service.log_lines()]
     assert all(event["level"] != "debug" for event in events)
-    assert any(event["event"] == "gate opened" and event["canary"] == "podinfo"
-               for event in events)
-    assert any(event["event"] == "task ended" and event.get("exit_code") == 0
-               for event in events)
+    assert any(event["event"] == "gate opened" and event["canary"] == "podinfo" for event in events)
+    assert any(event["event"] == "task ended" and event.get("exit_code") == 0 for event in events)
 
 
 def test_default_state_is_durable(start_service: StartService, tmp_path: Path) -> None:
@@ -149,13 +158,16 @@ def test_default_state_is_durable(start_service: StartService, tmp_path: Path) -
     assert (xdg / "loadtester" / "loadtester.db").exists()
 
 
-@pytest.mark.skipif(shutil.which("loadtester") is None,
-                    reason="the loadtester console script is not installed (pip install -e .)")
+@pytest.mark.skipif(
+    shutil.which("loadtester") is None,
+    reason="the loadtester console script is not installed (pip install -e .)",
+)
 def test_console_script(start_service: StartService, tmp_path: Path) -> None:
     """The installed `loadtester` command starts with Flagger's flags and serves."""
     command = [shutil.which("loadtester") or "loadtester"]
-    service = start_service("-log-level=info", "-timeout=1h", f"-state={tmp_path / 'st'}",
-                            command=command)
+    service = start_service(
+        "-log-level=info", "-timeout=1h", f"-state={tmp_path / 'st'}", command=command
+    )
     service.wait_healthy()
     assert request(service.port, "/gate/halt") == (403, "Forbidden")
     assert service.stop() == 0
@@ -164,8 +176,9 @@ def test_console_script(start_service: StartService, tmp_path: Path) -> None:
 def test_port_from_environment(start_service: StartService, tmp_path: Path) -> None:
     """LOADTESTER_PORT sets the port when no flag does."""
     port = free_port()
-    service = start_service(f"-state={tmp_path / 'st'}", port=port, with_port=False,
-                            env={"LOADTESTER_PORT": str(port)})
+    service = start_service(
+        f"-state={tmp_path / 'st'}", port=port, with_port=False, env={"LOADTESTER_PORT": str(port)}
+    )
     service.wait_healthy()
     assert service.stop() == 0
 
@@ -190,10 +203,14 @@ def test_sigterm_ends_service_and_children(start_service: StartService, tmp_path
     background = {**GATE, "metadata": {"cmd": f"echo $$ > {bg_pid}; sleep 300"}}
     assert request(service.port, "/", background) == (202, "")
     check_answer: list[tuple[int, str]] = []
-    check = {**GATE, "name": "other", "metadata": {
-        "type": "bash", "cmd": f"sleep 300 & echo $$ $! > {check_pid}; wait"}}
+    check = {
+        **GATE,
+        "name": "other",
+        "metadata": {"type": "bash", "cmd": f"sleep 300 & echo $$ $! > {check_pid}; wait"},
+    }
     thread = threading.Thread(
-        target=lambda: check_answer.append(request(service.port, "/", check)), daemon=True)
+        target=lambda: check_answer.append(request(service.port, "/", check)), daemon=True
+    )
     thread.start()
     deadline = time.monotonic() + 10
     while not (bg_pid.exists() and check_pid.exists() and check_pid.read_text().endswith("\n")):
@@ -240,7 +257,9 @@ def test_gate_survives_kill9(start_service: StartService, tmp_path: Path) -> Non
     restarted.wait_healthy()
     assert request(restarted.port, "/gate/check", GATE) == (200, "Approved")
     assert request(restarted.port, "/rollback/check", {**GATE, "name": "other"}) == (
-        200, "Approved")
+        200,
+        "Approved",
+    )
     assert request(restarted.port, "/rollback/check", GATE) == (403, "Forbidden")
     assert request(restarted.port, "/gate/close", GATE) == (202, "")
     restarted.stop(signal.SIGKILL)
@@ -282,4 +301,16 @@ def test_bad_input_does_not_take_it_down(start_service: StartService) -> None:
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n")
         sock.recv(4096)
     assert request(service.port, "/healthz", method="GET") == (200, "OK")
+    assert service.process.poll() is None
+
+
+def test_log_lines_written_while_serving(start_service: StartService) -> None:
+    """A request's log lines reach stderr at once, not only when the service exits."""
+    service = start_service("-state=memory", "-log-level=info")
+    service.wait_healthy()
+    assert request(service.port, "/gate/open", GATE) == (202, "")
+    deadline = time.monotonic() + 5
+    while not any('"gate opened"' in line for line in service.log_lines()):
+        assert time.monotonic() < deadline, "log line not written while serving"
+        time.sleep(0.05)
     assert service.process.poll() is None

@@ -18,8 +18,13 @@ from tests.test_process import wait_for_file, wait_gone
 
 def payload(metadata: dict[str, Any] | None, **fields: Any) -> dict[str, Any]:
     """A webhook payload as Flagger posts it."""
-    body: dict[str, Any] = {"name": "podinfo", "namespace": "test", "phase": "Progressing",
-                            "checksum": "85d557f47b", **fields}
+    body: dict[str, Any] = {
+        "name": "podinfo",
+        "namespace": "test",
+        "phase": "Progressing",
+        "checksum": "85d557f47b",
+        **fields,
+    }
     if metadata is not None:
         body["metadata"] = metadata
     return body
@@ -66,7 +71,9 @@ async def test_unknown_type(make_client: ClientFactory) -> None:
     """An unknown task type: 400 `unknown task type <type>`."""
     client = await make_client()
     assert await post(client, payload({"type": "bogus", "cmd": "true"})) == (
-        400, "unknown task type bogus")
+        400,
+        "unknown task type bogus",
+    )
 
 
 @pytest.mark.parametrize("kind", ["cmd", "bash", "helm", "helmv3", "kubectl", None])
@@ -93,7 +100,9 @@ async def test_cmd_explicit_type(make_client: ClientFactory, tmp_path: Path) -> 
     client = await make_client()
     out = tmp_path / "out"
     assert await post(client, payload({"type": "cmd", "cmd": f"echo a | tr a b > {out}"})) == (
-        202, "")
+        202,
+        "",
+    )
     assert await wait_for_file(out) == "b\n"
 
 
@@ -120,7 +129,9 @@ async def test_background_failure_reported(make_client: ClientFactory, tmp_path:
     assert await post(client, body) == (202, "")
     await wait_idle(client)
     assert await post(client, body) == (
-        500, "background task failed: exit status 127: sh: 1: hye: not found")
+        500,
+        "background task failed: exit status 127: sh: 1: hye: not found",
+    )
     await wait_idle(client)
     assert log.read_text() == "run\nrun\n"
 
@@ -154,16 +165,20 @@ async def test_bash_ok_empty(make_client: ClientFactory) -> None:
 async def test_bash_return_output(make_client: ClientFactory) -> None:
     """`bash` with returnCmdOutput true: 200 with the command's output as body."""
     client = await make_client()
-    body = payload({"type": "bash", "cmd": "echo one; echo two >&2",
-                    "returnCmdOutput": "true"})
+    body = payload({"type": "bash", "cmd": "echo one; echo two >&2", "returnCmdOutput": "true"})
     assert await post(client, body) == (200, "one\ntwo\n")
 
 
 async def test_bash_is_bash(make_client: ClientFactory) -> None:
     """`bash` runs bash, so bash-only syntax works (the Flagger tutorial's curl | grep check)."""
     client = await make_client()
-    body = payload({"type": "bash", "cmd": "[[ $(echo podinfo) == pod* ]] && echo yes",
-                    "returnCmdOutput": "true"})
+    body = payload(
+        {
+            "type": "bash",
+            "cmd": "[[ $(echo podinfo) == pod* ]] && echo yes",
+            "returnCmdOutput": "true",
+        }
+    )
     assert await post(client, body) == (200, "yes\n")
 
 
@@ -172,7 +187,9 @@ async def test_bash_failure(make_client: ClientFactory) -> None:
     client = await make_client()
     cmd = "echo 'no such version'; exit 1"
     assert await post(client, payload({"type": "bash", "cmd": cmd})) == (
-        500, f"command {cmd} failed: no such version: exit status 1")
+        500,
+        f"command {cmd} failed: no such version: exit status 1",
+    )
 
 
 async def test_bash_failure_not_remembered(make_client: ClientFactory) -> None:
@@ -187,8 +204,9 @@ async def test_bash_timeout(make_client: ClientFactory, tmp_path: Path) -> None:
     """A check past -timeout answers 500 and its process group is gone."""
     client = await make_client(timeout=0.5, kill_grace=0.5)
     pids = tmp_path / "pids"
-    status, body = await post(client, payload(
-        {"type": "bash", "cmd": f"sleep 300 & echo $$ $! > {pids}; wait"}))
+    status, body = await post(
+        client, payload({"type": "bash", "cmd": f"sleep 300 & echo $$ $! > {pids}; wait"})
+    )
     assert status == 500
     assert "timed out" in body
     assert await wait_gone([int(word) for word in pids.read_text().split()]) == []
@@ -198,17 +216,20 @@ async def test_blocking_checks_concurrent(make_client: ClientFactory) -> None:
     """Eight 1-second bash checks of eight canaries finish in about one second."""
     client = await make_client()
     started = time.monotonic()
-    answers = await asyncio.gather(*(
-        post(client, payload({"type": "bash", "cmd": "sleep 1"}, name=f"canary{i}"))
-        for i in range(8)
-    ))
+    answers = await asyncio.gather(
+        *(
+            post(client, payload({"type": "bash", "cmd": "sleep 1"}, name=f"canary{i}"))
+            for i in range(8)
+        )
+    )
     assert answers == [(200, "")] * 8
     assert time.monotonic() - started < 4
 
 
 @pytest.mark.parametrize("tool", ["helm", "helmv3", "kubectl"])
-async def test_tool_argv_without_shell(make_client: ClientFactory, fake_tools: Path,
-                                       tool: str) -> None:
+async def test_tool_argv_without_shell(
+    make_client: ClientFactory, fake_tools: Path, tool: str
+) -> None:
     """helm/helmv3/kubectl get the command split on whitespace; shell syntax stays words."""
     client = await make_client()
     pwned = fake_tools / "pwned"
@@ -216,8 +237,18 @@ async def test_tool_argv_without_shell(make_client: ClientFactory, fake_tools: P
     body = payload({"type": tool, "cmd": cmd, "returnCmdOutput": "true"})
     assert await post(client, body) == (200, f"{tool} says hello\n")
     argv = (fake_tools / f"{tool}.argv").read_text().splitlines()
-    assert argv == ["upgrade", "-i", "podinfo", "./chart", "--set", "x=1;touch", str(pwned),
-                    "$(id)", "|", "cat"]
+    assert argv == [
+        "upgrade",
+        "-i",
+        "podinfo",
+        "./chart",
+        "--set",
+        "x=1;touch",
+        str(pwned),
+        "$(id)",
+        "|",
+        "cat",
+    ]
     assert not pwned.exists()
 
 
@@ -234,11 +265,14 @@ async def test_tool_failure(make_client: ClientFactory, fake_tools: Path, tool: 
     client = await make_client()
     status, body = await post(client, payload({"type": tool, "cmd": "fail now"}))
     assert (status, body) == (
-        500, f"command fail now failed: {tool} says hello\nerror: it broke: exit status 3")
+        500,
+        f"command fail now failed: {tool} says hello\nerror: it broke: exit status 3",
+    )
 
 
-async def test_tool_not_installed(make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path) -> None:
+async def test_tool_not_installed(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """A tool missing from PATH is a 500 failed check naming it, not a crash."""
     monkeypatch.setenv("PATH", str(tmp_path))
     client = await make_client()
@@ -252,7 +286,9 @@ async def test_any_path_runs_tasks(make_client: ClientFactory) -> None:
     client = await make_client()
     assert await post(client, payload({"type": "bash", "cmd": "true"}), "/run") == (200, "")
     assert await post(client, payload(None), "/anything/else") == (
-        400, "metadata not found in payload")
+        400,
+        "metadata not found in payload",
+    )
 
 
 async def test_terminal_phase_stops_background(make_client: ClientFactory, tmp_path: Path) -> None:
@@ -270,6 +306,7 @@ async def test_log_cmd_output_accepted(make_client: ClientFactory) -> None:
     """logCmdOutput true is accepted on cmd and bash."""
     client = await make_client()
     assert await post(client, payload({"cmd": "echo x", "logCmdOutput": "true"})) == (202, "")
-    assert await post(client, payload({"type": "bash", "cmd": "echo x",
-                                       "logCmdOutput": "true"})) == (200, "")
+    assert await post(
+        client, payload({"type": "bash", "cmd": "echo x", "logCmdOutput": "true"})
+    ) == (200, "")
     await wait_idle(client)

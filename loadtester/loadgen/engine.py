@@ -232,7 +232,7 @@ class Engine:
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise LoadSpecError(f"cannot resolve {host}: {exc}") from None
-        self.addr = infos[0][4][:2]
+        self.addr = (str(infos[0][4][0]), int(infos[0][4][1]))
         pending = []
         for idx in range(self.share.concurrency):
             conn = self.conn_class(self, idx)

@@ -1,4 +1,4 @@
-"""Outcome of a load run (:class:`LoadResult`) and the pass/fail rules on it (:class:`Thresholds`)."""
+"""Outcome of a load run (:class:`LoadResult`) and its pass/fail rules (:class:`Thresholds`)."""
 
 from __future__ import annotations
 
@@ -195,22 +195,22 @@ class Thresholds:
         total = result.total
         if total == 0:
             return "no requests completed"
-        errors = f"{format_percent(result.error_rate)} errors"
+        errors_text = f"{format_percent(result.error_rate)} errors"
         over = f"over {total} requests"
         if self.max_error_rate is not None and result.error_rate > self.max_error_rate:
-            limit = format_percent(self.max_error_rate)
-            return f"error rate {format_percent(result.error_rate)} > {limit} {over}"
+            got, want = format_percent(result.error_rate), format_percent(self.max_error_rate)
+            return f"error rate {got} > {want} {over}"
         for p, limit in ((99, self.max_p99), (95, self.max_p95), (50, self.max_p50)):
             if limit is None:
                 continue
             value = result.latency(p)
             if value is None:
-                return f"p{p} unknown (no responses) {over}, {errors}"
+                return f"p{p} unknown (no responses) {over}, {errors_text}"
             if value > limit:
                 got, want = format_duration(value), format_duration(limit)
-                return f"p{p} {got} > {want} {over}, {errors}"
+                return f"p{p} {got} > {want} {over}, {errors_text}"
         if self.min_rate is not None and result.achieved_rate < self.min_rate:
-            return f"rate {result.achieved_rate:.1f}/s < {self.min_rate:g}/s {over}, {errors}"
+            return f"rate {result.achieved_rate:.1f}/s < {self.min_rate:g}/s {over}, {errors_text}"
         return None
 
 

@@ -139,7 +139,7 @@ class LoadSpec:
         url = metadata.get("url", "").strip()
         if not url:
             raise LoadSpecError("metadata url is required")
-        concurrency = _int(metadata, "concurrency", DEFAULT_CONCURRENCY, minimum=1)
+        concurrency = _int(metadata, "concurrency", None, minimum=1) or DEFAULT_CONCURRENCY
         requests = _int(metadata, "requests", None, minimum=1)
         duration = _duration(metadata, "duration", None)
         if duration is not None and duration <= 0:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from loadtester.durations import format_duration
 from loadtester.errors import BadRequest
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
+from loadtester.tasks.remote import required, server_url, trim
 
 PROCESS_PATH = "/api/v1/process"
 DEFAULT_POLL_INTERVAL = 5.0
@@ -31,7 +31,6 @@ REQUIRED_KEYS = ("server", "org", "project", "repo", "entrypoint", "apiKeyPath",
 STATUS_OK = "FINISHED"
 # the contract names FAILED; CANCELLED and TIMED_OUT are just as final (Go waits them out)
 STATUS_FAILED = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
-BODY_CAP = 200
 
 
 class ConcordFailure(Exception):
@@ -97,7 +96,7 @@ class ConcordTask:
         started = await self._call(http, "POST", PROCESS_PATH, api_key, self._form())
         instance = started.get("instanceId")
         if not isinstance(instance, str) or not instance:
-            raise ConcordFailure(f"concord answered no instanceId: {_trim(json.dumps(started))}")
+            raise ConcordFailure(f"concord answered no instanceId: {trim(json.dumps(started))}")
         log.info("concord process started", instance=instance)
         status = ""
         try:
@@ -167,19 +166,19 @@ class ConcordTask:
             raise ConcordFailure(f"{where} failed: {_describe(exc)}") from None
         text = body.decode("utf-8", "replace")
         if status >= 400:
-            raise ConcordFailure(f"{where} answered {status}: {_trim(text)}")
+            raise ConcordFailure(f"{where} answered {status}: {trim(text)}")
         try:
             answer = json.loads(text)
         except ValueError:
-            raise ConcordFailure(f"{where} answered {status} with no JSON: {_trim(text)}") from None
+            raise ConcordFailure(f"{where} answered {status} with no JSON: {trim(text)}") from None
         if not isinstance(answer, dict):
-            raise ConcordFailure(f"{where} answered {status} with no JSON object: {_trim(text)}")
+            raise ConcordFailure(f"{where} answered {status} with no JSON object: {trim(text)}")
         return answer
 
 
 def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTask:
     """`concord`: the metadata keys of the Go service; 400 naming the key that is wrong."""
-    values = {key: _required(metadata, key) for key in REQUIRED_KEYS}
+    values = {key: required(metadata, key, "concord") for key in REQUIRED_KEYS}
     if ARGUMENT_PREFIX + "endpoint" in metadata:
         raise BadRequest(
             "`arguments.endpoint` is refused: you cannot override endpoint "
@@ -196,7 +195,7 @@ def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTa
     )
     return ConcordTask(
         payload,
-        server=_server(values["server"]),
+        server=server_url(values["server"]),
         org=values["org"],
         project=values["project"],
         repo=values["repo"],
@@ -209,21 +208,8 @@ def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTa
     )
 
 
-def _required(metadata: dict[str, str], key: str) -> str:
-    value = metadata.get(key, "").strip()
-    if not value:
-        raise BadRequest(f"`{key}` is required with type concord")
-    return value
 
 
-def _server(raw: str) -> str:
-    try:
-        url = URL(raw)
-    except ValueError:
-        url = URL()
-    if url.scheme not in ("http", "https") or not url.host:
-        raise BadRequest(f"`server` must be an http(s) URL, got {redact(raw)!r}")
-    return raw.rstrip("/")
 
 
 def _seconds(metadata: dict[str, str], key: str, default: float) -> float:
@@ -240,12 +226,9 @@ def _seconds(metadata: dict[str, str], key: str, default: float) -> float:
     return value
 
 
-def _trim(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= BODY_CAP else flat[:BODY_CAP] + "..."
 
 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return f"no answer within {format_duration(REQUEST_TIMEOUT)}"
-    return _trim(str(exc)) or type(exc).__name__
+    return trim(str(exc)) or type(exc).__name__

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from loadtester.durations import format_duration, parse_go_duration
 from loadtester.errors import BadRequest
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
+from loadtester.tasks.remote import required, server_url, trim
 
 DEFAULT_POLL_INTERVAL = 1.0
 REQUEST_TIMEOUT = 30.0
@@ -28,7 +28,6 @@ STOP_TIMEOUT = 10.0
 REQUIRED_KEYS = ("server", "clone", "username", "passwd")
 STATUS_OK = "FINISHED"
 STATUS_FAILED = frozenset({"STOP_BY_ERROR", "CANCELED", "UNKNOWN"})
-BODY_CAP = 200
 _INTEGER = re.compile(r"[+-]?\d+")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -145,7 +144,7 @@ class NGrinderTask:
             reason = (
                 f"no answer within {format_duration(timeout)}"
                 if isinstance(exc, TimeoutError)
-                else _trim(str(exc)) or type(exc).__name__
+                else trim(str(exc)) or type(exc).__name__
             )
             raise NGrinderUnreachable(f"{where} failed: {reason}") from None
         text = body.decode("utf-8", "replace")
@@ -154,21 +153,21 @@ class NGrinderTask:
         except ValueError:
             answer = None
         if isinstance(answer, dict) and answer.get("success") is False:
-            raise NGrinderFailure(f"{where} answered success false: {_trim(text)}")
+            raise NGrinderFailure(f"{where} answered success false: {trim(text)}")
         if status >= 500 or status == 429:
-            raise NGrinderUnreachable(f"{where} answered {status}: {_trim(text)}")
+            raise NGrinderUnreachable(f"{where} answered {status}: {trim(text)}")
         if status >= 400:
-            raise NGrinderFailure(f"{where} answered {status}: {_trim(text)}")
+            raise NGrinderFailure(f"{where} answered {status}: {trim(text)}")
         if not isinstance(answer, dict):
             raise NGrinderUnreachable(
-                f"{where} answered {status} with no JSON object: {_trim(text)}"
+                f"{where} answered {status} with no JSON object: {trim(text)}"
             )
         return answer
 
 
 def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinderTask:
     """`ngrinder`: the metadata keys of the Go service; 400 naming the key that is wrong."""
-    values = {key: _required(metadata, key) for key in REQUIRED_KEYS}
+    values = {key: required(metadata, key, "ngrinder") for key in REQUIRED_KEYS}
     clone = values["clone"].strip()
     if not _INTEGER.fullmatch(clone):
         raise BadRequest(f"metadata clone must be integer, got {clone!r}")
@@ -176,7 +175,7 @@ def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinder
     credentials = values["username"].encode() + b":" + password
     return NGrinderTask(
         payload,
-        server=_server(values["server"]),
+        server=server_url(values["server"]),
         clone=int(clone),
         username=values["username"],
         authorization="Basic " + base64.b64encode(credentials).decode("ascii"),
@@ -184,22 +183,8 @@ def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinder
     )
 
 
-def _required(metadata: dict[str, str], key: str) -> str:
-    value = metadata.get(key, "")
-    if not value.strip():
-        raise BadRequest(f"`{key}` is required with type ngrinder")
-    return value
 
 
-def _server(raw: str) -> str:
-    text = raw.strip()
-    try:
-        url = URL(text)
-    except ValueError:
-        url = URL()
-    if url.scheme not in ("http", "https") or not url.host:
-        raise BadRequest(f"`server` must be an http(s) URL, got {redact(text)!r}")
-    return text.rstrip("/")
 
 
 def _base64(raw: str) -> bytes:
@@ -232,12 +217,12 @@ def _poll_interval(raw: str) -> float:
 def _test_id(answer: dict[str, Any]) -> int:
     value = answer.get("id")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise NGrinderFailure(f"ngrinder answered no test id: {_trim(json.dumps(answer))}")
+        raise NGrinderFailure(f"ngrinder answered no test id: {trim(json.dumps(answer))}")
     try:
         return int(value)
     except (ValueError, OverflowError):
         raise NGrinderFailure(
-            f"ngrinder answered no test id: {_trim(json.dumps(answer))}"
+            f"ngrinder answered no test id: {trim(json.dumps(answer))}"
         ) from None
 
 
@@ -251,7 +236,3 @@ def _status_id(answer: dict[str, Any]) -> str:
 def _reason(text: str) -> str:
     return f"background task failed: {text}"
 
-
-def _trim(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= BODY_CAP else flat[:BODY_CAP] + "..."
