@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -13,40 +14,53 @@ from loadtester.auth import NamespaceAuthorizer
 from loadtester.errors import LoadtesterError
 from loadtester.gates import MemoryGateStore, SqliteGateStore
 from loadtester.keys import AUTHORIZER, DATABASE, GATES, HTTP_CLIENT, RUNNER, SETTINGS
-from loadtester.logs import get_logger
-from loadtester.routes import events, gates, health, tasks
+from loadtester.logs import get_logger, is_enabled
+from loadtester.routes import LOG_FIELDS, events, gates, health, tasks
 from loadtester.settings import Settings
 from loadtester.store import open_state
 from loadtester.tasks.base import TaskEnvironment
 from loadtester.tasks.runner import TaskRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_QUIET_PATHS = frozenset({"/healthz", "/metrics"})
+_POLLED_PATHS = frozenset({"/healthz", "/metrics"})
+_CHECK_PATHS = frozenset({"/gate/check", "/rollback/check", "/gate/approve", "/gate/halt"})
 
 
 @web.middleware
 async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Typed errors become their status and a one-line body; every request is logged once."""
     started = time.monotonic()
-    log = get_logger(method=request.method, path=request.path, remote=request.remote)
+    reason = ""
     try:
         response = await handler(request)
     except LoadtesterError as error:
         response = web.Response(status=error.status, text=error.message)
-        log = log.bind(reason=error.message)
+        reason = error.message
     except web.HTTPException as error:
         response = web.Response(status=error.status, text=error.reason)
     except Exception:
-        log.exception("request crashed")
+        get_logger(method=request.method, path=request.path).exception("request crashed")
         response = web.Response(status=500, text="internal error; see the service log")
-    route = request.match_info.route.resource
-    path = route.canonical if route is not None and request.path != "/" else request.path
-    metrics.HTTP_REQUESTS.labels("/" if path == "/{tail}" else path, request.method,
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    metrics.HTTP_REQUESTS.labels("/" if route == "/{tail}" else route, request.method,
                                  str(response.status)).inc()
-    if request.path not in _QUIET_PATHS or response.status >= 400:
-        log.info("request", status=response.status,
-                 duration=round(time.monotonic() - started, 4))
+    level = logging.DEBUG if _is_routine(route, response.status) else logging.INFO
+    if is_enabled(level):
+        fields = {**request.get(LOG_FIELDS, {}), "method": request.method,
+                  "path": request.path, "remote": request.remote, "status": response.status,
+                  "duration": round(time.monotonic() - started, 4)}
+        if reason:
+            fields["reason"] = reason
+        get_logger().log(level, "request", **fields)
     return response
+
+
+def _is_routine(route: str, status: int) -> bool:
+    """Polls that repeat every analysis interval: logged at debug, not info."""
+    if route in _POLLED_PATHS:
+        return status < 400
+    return route in _CHECK_PATHS and status in (200, 403)
 
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:

@@ -56,7 +56,11 @@ class MemoryGateStore:
 
 
 class SqliteGateStore:
-    """Gates in the embedded database: they survive restarts and kill -9."""
+    """Gates in the embedded database: they survive restarts and kill -9.
+
+    Checks are answered from a copy of the open keys kept in memory, reloaded when SQLite's
+    data_version says another connection (another replica on the file) changed it.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
@@ -65,10 +69,16 @@ class SqliteGateStore:
             " key TEXT PRIMARY KEY, is_open INTEGER NOT NULL, changed_by TEXT NOT NULL,"
             " checksum TEXT NOT NULL, changed_at REAL NOT NULL)"
         )
+        self._version = -1
+        self._open: set[str] = set()
 
     def is_open(self, key: str) -> bool:
-        row = self._db.execute("SELECT is_open FROM gates WHERE key = ?", (key,)).fetchone()
-        return bool(row and row[0])
+        (version,) = self._db.execute("PRAGMA data_version").fetchone()
+        if version != self._version:
+            rows = self._db.execute("SELECT key FROM gates WHERE is_open = 1").fetchall()
+            self._open = {key for (key,) in rows}
+            self._version = version
+        return key in self._open
 
     def set(self, key: str, change: GateChange) -> None:
         self._db.execute(
@@ -78,6 +88,10 @@ class SqliteGateStore:
             " changed_at = excluded.changed_at",
             (key, int(change.is_open), change.by, change.checksum, change.at or time.time()),
         )
+        if change.is_open:
+            self._open.add(key)
+        else:
+            self._open.discard(key)
 
     def get(self, key: str) -> GateChange | None:
         row = self._db.execute(

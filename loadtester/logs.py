@@ -81,12 +81,22 @@ class _LineWriter:
     debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
 
 
+_enabled_level = logging.DEBUG
+
+
+def is_enabled(level: int) -> bool:
+    """True when lines of this level (logging.DEBUG, ...) are written."""
+    return level >= _enabled_level
+
+
 def configure_logging(level: str, encoding: str, *, cache: bool = False) -> None:
     """Set structlog up once at start-up.
 
     `cache` (the service, not tests) keeps the configured logger and writes through one
     line writer; tests leave it off so that structlog.testing.capture_logs sees every logger.
     """
+    global _enabled_level
+    _enabled_level = _LEVELS[level]
     if cache:
         writer = _LineWriter(sys.stderr)
         atexit.register(writer.flush)

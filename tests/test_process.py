@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -188,3 +189,41 @@ def test_tail_buffer_under_cap() -> None:
     tail.write(b"ghijkl")
     assert tail.text() == "cdefghijkl"
     assert tail.truncated
+
+
+def processes_with_env(marker: str) -> list[int]:
+    """Live processes whose environment holds LT_TEST_MARKER=marker."""
+    found = []
+    needle = f"LT_TEST_MARKER={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found
+
+
+async def test_cancel_while_starting_leaves_no_orphan() -> None:
+    """Cancelled at any point of its start, a run leaves no process of its group behind."""
+    marker = f"{os.getpid()}-{time.monotonic_ns()}"
+    env = {**os.environ, "LT_TEST_MARKER": marker}
+    for turns in range(12):
+        run = asyncio.ensure_future(
+            run_process(
+                ["sh", "-c", "sleep 300 & sleep 301 & wait"], timeout=60, kill_grace=1, env=env
+            )
+        )
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if turns >= 8:
+            await asyncio.sleep(0.01 * (turns - 7))
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    deadline = time.monotonic() + 5
+    while processes_with_env(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert processes_with_env(marker) == []

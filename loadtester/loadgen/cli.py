@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from loadtester.loadgen.heyflags import spec_from_hey, split_hey_flags
 from loadtester.loadgen.report import Progress, format_hey_summary
-from loadtester.loadgen.spec import LoadSpecError
-from loadtester.loadgen.workers import LoadGenError, ProgressDelta, run_load_sync
+from loadtester.loadgen.result import LoadResult
+from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+from loadtester.loadgen.worker import new_event_loop
+from loadtester.loadgen.workers import LoadGenError, ProgressDelta, run_load
 
 __all__ = ["USAGE", "main"]
 
@@ -46,8 +52,6 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
             raise LoadSpecError(f"unsupported value {output!r} for flag -o (only json)")
         workers = _workers(args.values.get("workers"))
         spec = spec_from_hey(args)
-        if spec.is_https:
-            raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -58,9 +62,8 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
             progress.update(delta.delta, delta.elapsed)
 
     try:
-        result = run_load_sync(
-            spec, workers, on_progress if progress else None, progress_interval=0.25
-        )
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            result = runner.run(_run(spec, workers, on_progress if progress else None))
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -75,6 +78,28 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
     else:
         out.write(format_hey_summary(result))
     return 0
+
+
+async def _run(
+    spec: LoadSpec, workers: int | None, on_progress: Callable[[ProgressDelta], None] | None
+) -> LoadResult:
+    """Run; the first Ctrl-C ends the run early with a report (as hey does), a second aborts."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    task = asyncio.current_task()
+
+    def interrupt() -> None:
+        if stop.is_set() and task is not None:
+            task.cancel()
+        stop.set()
+
+    with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop)
+    finally:
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 def _workers(text: str | None) -> int | None:

@@ -12,12 +12,12 @@ import asyncio
 import errno
 import math
 import socket
+import ssl
 import time
 from dataclasses import dataclass
-from typing import cast
+from urllib.parse import urlsplit
 
-import httptools
-
+from loadtester.loadgen.connection import Conn, HeadConn
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.result import LoadResult
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
@@ -61,152 +61,19 @@ class Recorder:
         return LoadResult(status_counts=codes, errors=dict(self.errors), histogram=self.hist)
 
 
-class Conn(asyncio.Protocol):
-    """One connection of a slot; replaced by a new Conn when it closes."""
-
-    __slots__ = (
-        "busy", "dead", "eng", "got", "idx", "parser", "retried", "sched", "sent", "served",
-        "task", "transport",
-    )  # fmt: skip
-
-    def __init__(self, eng: Engine, idx: int) -> None:
-        self.eng = eng
-        self.idx = idx
-        self.transport: asyncio.Transport | None = None
-        self.parser: httptools.HttpResponseParser | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.busy = False
-        self.dead = False
-        self.got = False
-        self.retried = False
-        self.served = 0
-        self.sched = 0
-        self.sent = 0
-
-    # -- asyncio.Protocol -------------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        tr = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
-        if self.dead:
-            tr.abort()
-            return
-        self.transport = tr
-        self.parser = httptools.HttpResponseParser(self)
-        if self.busy:
-            tr.write(self.eng.request)
-
-    def data_received(self, data: bytes) -> None:
-        self.got = True
-        try:
-            self.parser.feed_data(data)  # type: ignore[union-attr]
-        except httptools.HttpParserError:
-            if not self.dead:
-                self.fail("other")
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.dead:
-            return
-        self.dead = True
-        self.transport = None
-        if not self.busy:
-            return
-        eng = self.eng
-        status = self.parser.get_status_code() if self.parser is not None and self.got else 0
-        if status and exc is None:  # body delimited by the end of the connection
-            self.busy = False
-            eng.rec.codes[status] += 1
-            now = _mono()
-            eng.rec.hist.record((now - self.sched) // 1000)
-            eng.release(self, now)
-        elif not self.got and self.served and not self.retried:
-            self.busy = False  # a stale keep-alive connection: send again on a new one
-            eng.reopen(self.idx, self.sched, self.sent, retried=True)
-        else:
-            self.busy = False
-            eng.rec.error("reset")
-            eng.release(self, _mono())
-
-    # -- httptools callbacks ----------------------------------------------------------------
-    def on_message_complete(self) -> None:
-        now = _mono()
-        eng = self.eng
-        rec = eng.rec
-        rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
-        rec.hist.record((now - self.sched) // 1000)
-        self.busy = False
-        self.served += 1
-        if not self.parser.should_keep_alive():  # type: ignore[union-attr]
-            self.close()
-        eng.release(self, now)
-
-    # -- engine side ------------------------------------------------------------------------
-    def send(self, sched: int, now: int) -> None:
-        """Send the request now (or as soon as the connection is up)."""
-        self.busy = True
-        self.got = False
-        self.sched = sched
-        self.sent = now
-        if self.transport is not None:
-            self.transport.write(self.eng.request)
-
-    def close(self) -> None:
-        """Close without reporting anything."""
-        self.dead = True
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-        elif self.task is not None:
-            self.task.cancel()
-
-    def fail(self, kind: str) -> None:
-        """Abort the connection and count the in-flight request as a ``kind`` error."""
-        self.dead = True
-        if self.transport is not None:
-            self.transport.abort()
-            self.transport = None
-        elif self.task is not None:
-            self.task.cancel()
-        if self.busy:
-            self.busy = False
-            self.eng.rec.error(kind)
-            self.eng.release(self, _mono())
-
-
-class HeadConn(Conn):
-    """A HEAD response has no body whatever its Content-Length says: done after the headers."""
-
-    __slots__ = ()
-
-    def on_headers_complete(self) -> None:
-        parser = self.parser
-        self.parser = httptools.HttpResponseParser(self)
-        now = _mono()
-        eng = self.eng
-        eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
-        eng.rec.hist.record((now - self.sched) // 1000)
-        self.busy = False
-        self.served += 1
-        if not parser.should_keep_alive():  # type: ignore[union-attr]
-            self.close()
-        eng.release(self, now)
-
-    def on_message_complete(self) -> None:
-        pass
-
-
 class Engine:
     """Runs one process's share of a LoadSpec on the running event loop."""
 
     def __init__(self, spec: LoadSpec, share: WorkerShare) -> None:
-        if spec.is_https:
-            raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
         self.spec = spec
         self.share = share
         self.request = spec.request_bytes()
         self.rec = Recorder()
         self.loop = asyncio.get_running_loop()
+        self.keepalive = not spec.disable_keepalive
+        # like Go's transport: resend an idempotent request once when a reused connection
+        # turns out to be closed before any byte of the answer arrived
+        self.idempotent = spec.method in ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE")
         self.conn_class = HeadConn if spec.method == "HEAD" else Conn
         self.slots: list[Conn] = []
         self.free: list[Conn] = []
@@ -224,6 +91,15 @@ class Engine:
         self.addr: tuple[str, int] = spec.address()
         self.finished_ns = 0
         self.claim = self.claim_open if share.rate > 0 else self.claim_closed
+        self.tls: ssl.SSLContext | None = None
+        self.server_name: str | None = None
+        if spec.is_https:  # like hey: TLS without certificate verification
+            self.tls = ssl.create_default_context()
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
+            self.server_name = self.addr[0]
+            if spec.host:  # Go uses the Host header as the TLS server name
+                self.server_name = urlsplit(f"//{spec.host}").hostname or self.addr[0]
 
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
@@ -249,10 +125,16 @@ class Engine:
     async def connect(self, conn: Conn) -> None:
         """Open ``conn``'s connection; a failure counts against its request, if any."""
         try:
-            await self.loop.create_connection(lambda: conn, self.addr[0], self.addr[1])
+            await self.loop.create_connection(
+                lambda: conn,
+                self.addr[0],
+                self.addr[1],
+                ssl=self.tls,
+                server_hostname=self.server_name,
+            )
         except asyncio.CancelledError:
             conn.dead = True
-        except OSError as exc:
+        except (OSError, ssl.SSLError) as exc:
             conn.dead = True
             if conn.busy:
                 conn.busy = False
@@ -392,7 +274,8 @@ class Engine:
     def finish(self) -> None:
         """Mark the share done."""
         if not self.done.done():
-            self.finished_ns = _mono()
+            # a run bounded by a duration lasts that long even if its last answer came early
+            self.finished_ns = max(_mono(), self.end_ns)
             self.done.set_result(None)
 
     def shutdown(self) -> None:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtester.loadgen.durations import format_duration
 from loadtester.loadgen.result import format_percent
 
 __all__ = ["HeyReport", "classify_error", "parse_hey_output"]
@@ -120,7 +121,8 @@ class HeyReport:
         """Same shape as LoadResult.summary_line."""
         head = f"{self.total} requests in {self.elapsed:.1f}s ({self.achieved_rate:.1f}/s)"
         p50, p99 = self.latency(50), self.latency(99)
-        lat = f", p50 {p50 * 1e3:.1f}ms p99 {p99 * 1e3:.1f}ms" if p50 and p99 else ""
+        has = p50 is not None and p99 is not None
+        lat = f", p50 {format_duration(p50 or 0)} p99 {format_duration(p99 or 0)}" if has else ""
         return f"{head}{lat}, {format_percent(self.error_rate)} errors"
 
     def to_json(self) -> dict[str, Any]:

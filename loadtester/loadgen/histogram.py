@@ -8,7 +8,9 @@ Values are capped at one hour.
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["MAX_VALUE_US", "Histogram"]
@@ -94,6 +96,17 @@ class Histogram:
                     low, high = bucket_bounds(index)
                     return min(max((low + high) // 2, self.min), self.max)
         return self.max
+
+    def bucket_counts(self, bounds: Sequence[float]) -> list[int]:
+        """Counts per Prometheus-style bucket: values <= each upper bound (seconds, ascending)
+        but above the previous one, plus a last +Inf bucket; each of our buckets goes whole
+        to the bound its lowest value falls under. ``total_us / 1e6`` is the matching sum."""
+        edges = [int(b * 1e6) for b in bounds]
+        out = [0] * (len(edges) + 1)
+        for index, n in enumerate(self.counts):
+            if n:
+                out[bisect.bisect_left(edges, bucket_bounds(index)[0])] += n
+        return out
 
     def merge(self, other: Histogram) -> None:
         """Add all values of ``other`` into this histogram."""

@@ -81,20 +81,21 @@ async def run_load(
     on_progress: Callable[[ProgressDelta], None] | None = None,
     *,
     progress_interval: float = 1.0,
+    stop: asyncio.Event | None = None,
 ) -> LoadResult:
     """Run ``spec`` in ``workers`` processes (default: one per CPU) and merge the results.
 
-    ``on_progress`` gets each worker's per-interval delta as it arrives. Cancelling this
-    coroutine terminates the workers before the CancelledError propagates.
+    ``on_progress`` gets each worker's per-interval delta as it arrives. Setting ``stop``
+    ends the run early but gracefully (in-flight requests finish, the result is returned).
+    Cancelling this coroutine terminates the workers before the CancelledError propagates.
     """
-    if spec.is_https:
-        raise LoadSpecError("https URLs are not supported by the built-in engine; use hey")
     shares = plan_shares(spec, workers or os.cpu_count() or 1)
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")
     inbox: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
     procs: list[BaseProcess] = []
     pipes: list[Connection] = []
+    stopper: asyncio.Task[None] | None = None
 
     def reader(k: int, pipe: Connection) -> None:
         try:
@@ -126,6 +127,8 @@ async def run_load(
         start_ns = time.monotonic_ns() + _START_MARGIN_NS
         for pipe in pipes:
             pipe.send(("start", start_ns))
+        if stop is not None:
+            stopper = loop.create_task(_forward_stop(stop, pipes))
         total = LoadResult(target_rate=spec.rate)
         finished: set[int] = set()
         while len(finished) < len(shares):
@@ -147,12 +150,21 @@ async def run_load(
         total.target_rate = spec.rate
         return total
     finally:
+        if stopper is not None:
+            stopper.cancel()
         for pipe in pipes:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(pipe.fileno())
         await _stop_processes(procs)
         for pipe in pipes:
             pipe.close()
+
+
+async def _forward_stop(stop: asyncio.Event, pipes: list[Connection]) -> None:
+    await stop.wait()
+    for pipe in pipes:
+        with contextlib.suppress(OSError, ValueError):
+            pipe.send(("stop",))
 
 
 def _check_ready(k: int, msg: tuple[Any, ...]) -> int:

@@ -8,6 +8,8 @@ from loadtester.errors import PayloadTooLarge
 from loadtester.keys import AUTHORIZER, SETTINGS
 from loadtester.models import WebhookPayload, parse_payload
 
+LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])  # the canary, for the log line
+
 
 async def read_payload(request: web.Request) -> WebhookPayload:
     """The request's webhook payload, checked against the namespace regexp."""
@@ -17,5 +19,6 @@ async def read_payload(request: web.Request) -> WebhookPayload:
         limit = request.app[SETTINGS].max_body_bytes
         raise PayloadTooLarge(f"request body larger than {limit} bytes") from None
     payload = parse_payload(body)
+    request[LOG_FIELDS] = payload.log_fields()
     request.app[AUTHORIZER].check(payload)
     return payload

@@ -31,7 +31,6 @@ def _check(gate: str, key_of: KeyOf) -> Handler:
         payload = await read_payload(request)
         is_open = request.app[GATES].is_open(key_of(payload.name, payload.namespace))
         metrics.GATE_OPEN.labels(gate, payload.name, payload.namespace).set(int(is_open))
-        get_logger(**payload.log_fields()).debug(f"{gate} check", approved=is_open)
         if is_open:
             return web.Response(text="Approved")
         return web.Response(status=403, text="Forbidden")

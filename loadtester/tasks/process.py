@@ -84,6 +84,16 @@ async def _end_group(process: asyncio.subprocess.Process, grace: float) -> None:
     await process.wait()
 
 
+async def _end_when_started(
+    spawn: asyncio.Future[asyncio.subprocess.Process], grace: float
+) -> None:
+    try:
+        process = await spawn
+    except Exception:
+        return
+    await _end_group(process, grace)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -100,8 +110,8 @@ async def run_process(
     # our own pipe, not asyncio's PIPE: with asyncio's, process.wait() also waits for the pipe
     # to close, so a child the command left behind would hold the run open until the deadline
     read_fd, write_fd = os.pipe()
-    try:
-        process = await asyncio.create_subprocess_exec(
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd,
@@ -109,35 +119,55 @@ async def run_process(
             start_new_session=True,
             env=env,
         )
+    )
+    try:
+        process = await asyncio.shield(spawn)
     except OSError as exc:
         os.close(read_fd)
         reason = f'exec: "{argv[0]}": {exc.strerror or exc}'
         return ProcessResult(None, "", False, False, 0.0, start_error=reason)
+    except asyncio.CancelledError:
+        # cancelled while starting: asyncio would kill only the leader, not what it started
+        await asyncio.shield(_end_when_started(spawn, kill_grace))
+        os.close(read_fd)
+        raise
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
         os.close(write_fd)
+    pipe = os.fdopen(read_fd, "rb", buffering=0)
     stream = asyncio.StreamReader(limit=output_cap)
-    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
-    )
     tail = TailBuffer(output_cap)
-    reader = asyncio.ensure_future(_drain(stream, tail))
+    transport: asyncio.ReadTransport | None = None
+    reader: asyncio.Future[None] | None = None
     timed_out = False
     try:
         try:
+            # inside the try: a cancellation from here on must still end the group
+            transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(stream), pipe
+            )
+            reader = asyncio.ensure_future(_drain(stream, tail))
             await asyncio.wait_for(process.wait(), timeout)
         except TimeoutError:
             timed_out = True
             await _end_group(process, kill_grace)
         except asyncio.CancelledError:
             await asyncio.shield(_end_group(process, kill_grace))
-            reader.cancel()
+            if reader is not None:
+                reader.cancel()
             raise
         # the leader is gone; children it left behind hold the pipe open and would orphan
         _signal_group(process.pid, signal.SIGKILL)
+        assert reader is not None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(reader, _DRAIN_AFTER_EXIT)
     finally:
-        transport.close()
+        if transport is not None:
+            transport.close()
+        else:
+            pipe.close()
     return ProcessResult(
         returncode=process.returncode,
         output=tail.text(),

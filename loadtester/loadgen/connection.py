@@ -1,0 +1,160 @@
+"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio Protocol on httptools.
+
+The hot path (``on_message_complete`` -> ``Engine.release`` -> ``send``) writes pre-built
+request bytes and records the status and the latency in integer microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+if TYPE_CHECKING:
+    from loadtester.loadgen.engine import Engine
+
+__all__ = ["Conn", "HeadConn"]
+
+_mono = time.monotonic_ns
+
+
+class Conn(asyncio.Protocol):
+    """One connection of a slot; replaced by a new Conn when it closes."""
+
+    __slots__ = (
+        "busy", "dead", "eng", "got", "idx", "parser", "retried", "sched", "sent", "served",
+        "task", "transport",
+    )  # fmt: skip
+
+    def __init__(self, eng: Engine, idx: int) -> None:
+        self.eng = eng
+        self.idx = idx
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpResponseParser | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+        self.dead = False
+        self.got = False
+        self.retried = False
+        self.served = 0
+        self.sched = 0
+        self.sent = 0
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tr = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+        if self.dead:
+            tr.abort()
+            return
+        self.transport = tr
+        self.parser = httptools.HttpResponseParser(self)
+        if self.busy:
+            tr.write(self.eng.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.got = True
+        try:
+            self.parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserError:
+            if not self.dead:
+                self.fail("other")
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        self.transport = None
+        if not self.busy:
+            return
+        eng = self.eng
+        status = self.parser.get_status_code() if self.parser is not None and self.got else 0
+        if status and exc is None:  # body delimited by the end of the connection
+            self.busy = False
+            eng.rec.codes[status] += 1
+            now = _mono()
+            eng.rec.hist.record((now - self.sched) // 1000)
+            eng.release(self, now)
+        elif not self.got and self.served and not self.retried and eng.idempotent:
+            self.busy = False  # a stale keep-alive connection: send again on a new one
+            eng.reopen(self.idx, self.sched, self.sent, retried=True)
+        else:
+            self.busy = False
+            eng.rec.error("reset")
+            eng.release(self, _mono())
+
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_message_complete(self) -> None:
+        if not self.busy:  # an answer nobody asked for
+            return
+        now = _mono()
+        eng = self.eng
+        rec = eng.rec
+        rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
+        rec.hist.record((now - self.sched) // 1000)
+        self.busy = False
+        self.served += 1
+        if not (eng.keepalive and self.parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    # -- engine side ------------------------------------------------------------------------
+    def send(self, sched: int, now: int) -> None:
+        """Send the request now (or as soon as the connection is up)."""
+        self.busy = True
+        self.got = False
+        self.retried = False
+        self.sched = sched
+        self.sent = now
+        if self.transport is not None:
+            self.transport.write(self.eng.request)
+
+    def close(self) -> None:
+        """Close without reporting anything."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+
+    def fail(self, kind: str) -> None:
+        """Abort the connection and count the in-flight request as a ``kind`` error."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+        if self.busy:
+            self.busy = False
+            self.eng.rec.error(kind)
+            self.eng.release(self, _mono())
+
+
+class HeadConn(Conn):
+    """A HEAD response has no body whatever its Content-Length says: done after the headers."""
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        if not self.busy:
+            return
+        parser = self.parser
+        self.parser = httptools.HttpResponseParser(self)
+        now = _mono()
+        eng = self.eng
+        eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
+        eng.rec.hist.record((now - self.sched) // 1000)
+        self.busy = False
+        self.served += 1
+        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    def on_message_complete(self) -> None:
+        pass
