@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from loadtester import metrics
 from loadtester.errors import BadRequest
+from loadtester.loadgen.heyoutput import parse_hey_output
 from loadtester.loadgen.histogram import Histogram, bucket_bounds
-from loadtester.loadgen.result import LoadResult, Thresholds
+from loadtester.loadgen.result import LoadResult, ResultView, Thresholds
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
 from loadtester.loadgen.workers import ProgressDelta, run_load
 from loadtester.models import WebhookPayload
@@ -41,6 +43,42 @@ def record_delta(series: metrics.LoadSeries, delta: LoadResult) -> None:
     series.add_codes(delta.status_counts)
     series.add_errors(delta.errors)
     series.add_latencies(latency_samples(delta.histogram))
+
+
+def judge(result: ResultView, thresholds: Thresholds) -> str | None:
+    """The broken threshold, or with none set, whether every single request failed."""
+    if thresholds.any:
+        return thresholds.evaluate(result)
+    if result.total and result.error_rate >= 100.0:
+        return f"all {result.total} requests failed"
+    return None
+
+
+def hey_target(command: str) -> str | None:
+    """The URL a command line's `hey` run loads, when it runs hey."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    for position, word in enumerate(words):
+        if word.rpartition("/")[2] == "hey":
+            urls = [w for w in words[position + 1:] if w.startswith(("http://", "https://"))]
+            return target_label(urls[0]) if urls else None
+    return None
+
+
+def judge_hey_output(payload: WebhookPayload, target: str, thresholds: Thresholds,
+                     output: str) -> str | None:
+    """Record what hey printed in the load metrics and return a broken threshold, if any."""
+    report = parse_hey_output(output)
+    if not report.sections:
+        return None  # hey printed no summary (it failed to start): the exit status says why
+    series = metrics.LOAD.series(payload.name, payload.namespace, target)
+    series.add_codes(report.status_counts)
+    series.add_errors(report.errors)
+    series.add_latencies(report.histogram)
+    series.rate = report.achieved_rate
+    return judge(report, thresholds)
 
 
 @dataclass(frozen=True)
@@ -80,14 +118,11 @@ class LoadTask:
             return TaskResult(False, self._failure(str(exc)))
         series.rate = result.achieved_rate
         fields = result.to_json()
-        summary = result.summary_line()
-        broken = self.thresholds.evaluate(result)
-        if broken is None and not self.thresholds.any and result.total and (
-                result.failed == result.total):
-            broken = f"every request failed: {summary}"
+        broken = judge(result, self.thresholds)
         if broken is not None:
             return TaskResult(False, self._failure(broken), fields=fields)
-        return TaskResult(True, answer="" if self.background else summary, fields=fields)
+        return TaskResult(True, answer="" if self.background else result.summary_line(),
+                          fields=fields)
 
     def _failure(self, reason: str) -> str:
         return f"background task failed: {reason}" if self.background else reason

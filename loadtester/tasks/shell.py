@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from loadtester.errors import BadRequest
+from loadtester.loadgen.result import Thresholds
+from loadtester.loadgen.spec import LoadSpecError
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag, require
+from loadtester.tasks.load import hey_target, judge_hey_output
 from loadtester.tasks.process import ProcessResult, run_process
 
 FAILURE_OUTPUT_CAP = 4096
@@ -23,6 +27,8 @@ class CommandTask:
     background: bool
     return_output: bool = False
     log_output: bool = False
+    hey_target: str | None = None  # set when the command runs hey: its summary is judged
+    thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
     def key(self) -> str:
@@ -43,6 +49,12 @@ class CommandTask:
         fields = {"exit_code": result.returncode, "output_truncated": result.truncated}
         outcome = "timeout" if result.timed_out else ""
         logged = result.output if self.log_output else ""
+        if result.ok and self.hey_target is not None:
+            broken = judge_hey_output(self.payload, self.hey_target, self.thresholds,
+                                      result.output)
+            if broken is not None:
+                return TaskResult(False, f"background task failed: {broken}",
+                                  logged_output=logged, fields=fields)
         if result.ok:
             answer = result.output if self.return_output else ""
             return TaskResult(True, answer=answer, logged_output=logged, fields=fields)
@@ -65,8 +77,13 @@ def _last_line(output: str) -> str:
 def cmd_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
     """`cmd`: `sh -c` in the background, de-duplicated while it runs."""
     command = require(metadata, "cmd")
+    try:
+        thresholds = Thresholds.from_metadata(metadata)
+    except LoadSpecError as exc:
+        raise BadRequest(str(exc)) from None
     return CommandTask("cmd", payload, command, ("sh", "-c", command), background=True,
-                       log_output=flag(metadata, "logCmdOutput"))
+                       log_output=flag(metadata, "logCmdOutput"),
+                       hey_target=hey_target(command), thresholds=thresholds)
 
 
 def bash_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
