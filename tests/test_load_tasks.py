@@ -1,0 +1,153 @@
+"""`type: load` and hey through `cmd`: answers, thresholds, metrics, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from loadtester.keys import RUNNER
+from loadtester.tasks.load import hey_target
+from tests.conftest import ClientFactory
+from tests.loadgen.servers import CountingServer, Reply
+from tests.test_tasks_http import payload, post, wait_idle
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[CountingServer]:
+    """A server answering 200 at once; started before (so closed after) the service."""
+    server = await CountingServer(lambda n: Reply()).start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def failing() -> AsyncIterator[CountingServer]:
+    """A server answering 503 to everything."""
+    server = await CountingServer(lambda n: Reply(status=503)).start()
+    yield server
+    await server.close()
+
+
+async def metrics_text(client: Any) -> str:
+    """The /metrics page."""
+    async with client.get("/metrics") as response:
+        return str(await response.text())
+
+
+async def test_blocking_load_answers_summary(
+    target: CountingServer, make_client: ClientFactory
+) -> None:
+    """wait: "true" answers 200 with a one-line summary once the run is over."""
+    client = await make_client()
+    meta = {"type": "load", "url": target.url, "requests": "40", "concurrency": "4",
+            "wait": "true", "maxErrorRate": "1"}
+    status, body = await post(client, payload(meta))
+    assert status == 200, body
+    assert body.startswith("40 requests in ") and body.endswith("0% errors")
+    assert target.answered[200] == 40
+    text = await metrics_text(client)
+    assert (f'loadtester_load_requests_total{{canary="podinfo",code="200",namespace="test",'
+            f'target="{target.url}"}} 40.0') in text
+
+
+async def test_blocking_load_breaks_threshold(
+    failing: CountingServer, make_client: ClientFactory
+) -> None:
+    """A broken threshold answers 500 naming it."""
+    client = await make_client()
+    meta = {"type": "load", "url": failing.url, "requests": "20", "concurrency": "2",
+            "wait": "true", "maxErrorRate": "5"}
+    status, body = await post(client, payload(meta))
+    assert (status, body) == (500, "error rate 100% > 5% over 20 requests")
+
+
+async def test_hey_command_in_load_type(target: CountingServer, make_client: ClientFactory) -> None:
+    """A hey command line with type load runs on the built-in engine with hey's meaning."""
+    client = await make_client()
+    meta = {"type": "load", "cmd": f"hey -n 30 -c 3 -m POST -d x {target.url}", "wait": "true"}
+    status, body = await post(client, payload(meta))
+    assert status == 200, body
+    assert target.answered[200] == 30
+
+
+@pytest.mark.parametrize(
+    ("meta", "reason"),
+    [
+        ({"type": "load", "cmd": "hey -h2 http://127.0.0.1:1/"}, "unsupported hey flag -h2"),
+        ({"type": "load"}, "url or cmd not found in metadata"),
+        ({"type": "load", "url": "ftp://x/"}, "url 'ftp://x/' is not an http:// or https:// URL"),
+        ({"type": "load", "url": "http://127.0.0.1:1/", "maxP99": "soon"}, "maxP99"),
+        ({"cmd": "hey http://127.0.0.1:1/", "maxErrorRate": "many"}, "maxErrorRate"),
+    ],
+)
+async def test_bad_load_metadata(
+    make_client: ClientFactory, meta: dict[str, str], reason: str
+) -> None:
+    """Bad load metadata answers 400 with a one-line reason naming the culprit."""
+    client = await make_client()
+    status, body = await post(client, payload(meta))
+    assert status == 400
+    assert reason in body and "\n" not in body
+
+
+async def test_background_load_failure_reported(
+    failing: CountingServer, make_client: ClientFactory
+) -> None:
+    """A background run whose every request fails is reported on the next call."""
+    client = await make_client()
+    meta = {"type": "load", "url": failing.url, "requests": "10", "concurrency": "2"}
+    assert await post(client, payload(meta)) == (202, "")
+    await wait_idle(client)
+    status, body = await post(client, payload(meta))
+    assert (status, body) == (500, "background task failed: all 10 requests failed")
+
+
+async def test_hey_cmd_results_reach_metrics_and_thresholds(
+    failing: CountingServer, make_client: ClientFactory
+) -> None:
+    """hey run by a cmd task: its summary feeds the metrics and the thresholds."""
+    client = await make_client()
+    meta = {"cmd": f"hey -n 20 -c 2 {failing.url}", "maxErrorRate": "10"}
+    assert await post(client, payload(meta)) == (202, "")
+    await wait_idle(client)
+    assert failing.answered[503] == 20
+    status, body = await post(client, payload(meta))
+    assert (status, body) == (500, "background task failed: error rate 100% > 10% over 20 "
+                                   "requests")
+    text = await metrics_text(client)
+    assert (f'loadtester_load_requests_total{{canary="podinfo",code="503",namespace="test",'
+            f'target="{failing.url}"}} 20.0') in text
+
+
+async def test_terminal_phase_stops_background_load(
+    target: CountingServer, make_client: ClientFactory
+) -> None:
+    """A payload with phase Succeeded stops the canary's running load tests."""
+    client = await make_client()
+    meta = {"type": "load", "url": target.url, "rate": "20", "duration": "60s"}
+    assert await post(client, payload(meta)) == (202, "")
+    runner = client.server.app[RUNNER]
+    await asyncio.sleep(1.0)
+    assert len(runner.running) == 1
+    check = {"type": "bash", "cmd": "true"}
+    assert await post(client, payload(check, phase="Succeeded")) == (200, "")
+    for _ in range(50):
+        if not runner.running:
+            break
+        await asyncio.sleep(0.1)
+    assert runner.running == []
+    sent = target.requests
+    await asyncio.sleep(0.5)
+    assert target.requests == sent
+
+
+def test_hey_target() -> None:
+    """The target of a hey command line is its URL without the query."""
+    assert hey_target("hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/?a=b") == (
+        "http://podinfo-canary.test:9898/")
+    assert hey_target("/usr/bin/hey -n 5 http://x:1/api") == "http://x:1/api"
+    assert hey_target("curl http://x/") is None
+    assert hey_target("echo 'unclosed") is None
