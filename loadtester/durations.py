@@ -1,14 +1,16 @@
-"""Go duration syntax (`90s`, `1m30s`, `1h`, `500ms`), as Flagger users write it."""
+"""Go duration syntax (`90s`, `1m30s`, `500ms`, `1h`), as Flagger users write it."""
 
 from __future__ import annotations
 
 import re
 
-_UNITS = {
+__all__ = ["format_duration", "parse_go_duration"]
+
+_UNITS: dict[str, float] = {
     "ns": 1e-9,
     "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
+    "µs": 1e-6,  # U+00B5 micro sign
+    "μs": 1e-6,  # U+03BC greek mu
     "ms": 1e-3,
     "s": 1.0,
     "m": 60.0,
@@ -18,28 +20,48 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_go_duration(text: str) -> float:
-    """Return the duration in seconds; raise ValueError with a short reason."""
-    raw = text.strip()
-    body = raw.lstrip("+")
-    if body in ("0", ""):
-        if body == "0":
-            return 0.0
-        raise ValueError("empty duration")
-    pos, total = 0, 0.0
-    while pos < len(body):
-        match = _PART.match(body, pos)
+    """Parse a Go duration string (as Go's ``time.ParseDuration``) into seconds.
+
+    Accepts an optional sign and one or more ``<number><unit>`` parts with units
+    ns, us (or µs), ms, s, m, h, e.g. ``1h2m3.5s``; ``0`` alone is allowed.
+    Raises ValueError with a one-line message on anything else.
+    """
+    raw = text
+    s = text.strip()
+    if not s:
+        raise ValueError(f"invalid duration {raw!r}: empty")
+    sign = 1.0
+    if s[0] in "+-":
+        sign = -1.0 if s[0] == "-" else 1.0
+        s = s[1:]
+    if s == "0":
+        return 0.0
+    if not s:
+        raise ValueError(f"invalid duration {raw!r}")
+    total = 0.0
+    pos = 0
+    while pos < len(s):
+        match = _PART.match(s, pos)
         if match is None:
-            raise ValueError(f"invalid duration {raw!r} (use e.g. 90s, 1m30s, 500ms, 1h)")
+            if s[pos:].replace(".", "", 1).isdigit():
+                raise ValueError(
+                    f"invalid duration {raw!r}: missing unit (use e.g. 10s, 500ms, 1m30s)"
+                )
+            raise ValueError(f"invalid duration {raw!r}: expected e.g. 10s, 500ms, 1m30s")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
-    return total
+    return sign * total
 
 
 def format_duration(seconds: float) -> str:
-    """Render seconds compactly for messages: 812ms, 1.5s, 2m0s."""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.3g}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{rest:.0f}s"
+    """Format seconds compactly for humans: ``850µs``, ``12ms``, ``2.5ms``, ``1.25s``."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.0f}µs"
+    if seconds < 0.01:
+        return f"{seconds * 1e3:.1f}ms".replace(".0ms", "ms")
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.0f}ms"
+    if seconds < 60.0:
+        return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
+    minutes, secs = divmod(seconds, 60.0)
+    return f"{int(minutes)}m{secs:.0f}s"

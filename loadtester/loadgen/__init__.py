@@ -7,7 +7,7 @@ The service calls :func:`run_load` with a :class:`LoadSpec` built by
 
 from __future__ import annotations
 
-from loadtester.loadgen.durations import format_duration, parse_go_duration
+from loadtester.durations import format_duration, parse_go_duration
 from loadtester.loadgen.heyoutput import HeyReport, parse_hey_output
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.result import ERROR_KINDS, LoadResult, ResultView, Thresholds

@@ -44,12 +44,13 @@ class WorkerShare:
 class Recorder:
     """Counts of the current interval, swapped out at each snapshot."""
 
-    __slots__ = ("codes", "errors", "hist")
+    __slots__ = ("codes", "errors", "hist", "retried")
 
     def __init__(self) -> None:
         self.codes = [0] * 1000
         self.errors: dict[str, int] = {}
         self.hist = Histogram()
+        self.retried = 0
 
     def error(self, kind: str) -> None:
         """Count one transport error."""
@@ -58,7 +59,9 @@ class Recorder:
     def to_result(self) -> LoadResult:
         """These counts as a LoadResult (elapsed left at 0)."""
         codes = {code: n for code, n in enumerate(self.codes) if n}
-        return LoadResult(status_counts=codes, errors=dict(self.errors), histogram=self.hist)
+        return LoadResult(
+            status_counts=codes, errors=dict(self.errors), histogram=self.hist, retried=self.retried
+        )
 
 
 class Engine:
@@ -153,6 +156,7 @@ class Engine:
         conn.sched = sched
         conn.sent = sent
         conn.retried = retried
+        self.rec.retried += retried
         self.slots[idx] = conn
         conn.task = self.loop.create_task(self.connect(conn))
 

@@ -11,7 +11,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from loadtester.loadgen.durations import parse_go_duration
+from loadtester.durations import parse_go_duration
 from loadtester.loadgen.spec import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, LoadSpec, LoadSpecError
 
 __all__ = ["HeyArgs", "parse_hey_args", "parse_hey_command", "split_hey_flags"]

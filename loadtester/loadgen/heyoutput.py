@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtester.loadgen.durations import format_duration
+from loadtester.durations import format_duration
 from loadtester.loadgen.result import format_percent
 
 __all__ = ["HeyReport", "classify_error", "parse_hey_output"]
@@ -31,6 +31,8 @@ _LATENCY = re.compile(r"^\s*" + _NUMBER + r"%\s+in\s+" + _NUMBER + r"\s*secs")
 _STATUS = re.compile(r"^\s*\[(\d{3})\]\s+(\d+)\s+responses?")
 _ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.*\S)")
 _DETAIL = re.compile(r"^\s*[A-Za-z+ -]+:\s")
+# lines only `loadtester load` prints, after the distributions
+_EXTRA = re.compile(r"^(Not sent|Sent again) .*:\s*(\d+)$")
 
 
 def classify_error(message: str) -> str:
@@ -68,6 +70,8 @@ class HeyReport:
     latencies: dict[float, float] = field(default_factory=dict)  # percent -> seconds
     status_counts: dict[int, int] = field(default_factory=dict)
     error_messages: dict[str, int] = field(default_factory=dict)
+    unsent: int = 0
+    retried: int = 0
     unreadable: list[str] = field(default_factory=list)
     sections: set[str] = field(default_factory=set)
 
@@ -111,11 +115,16 @@ class HeyReport:
         return self.total / self.elapsed if self.elapsed else 0.0
 
     def latency(self, p: float) -> float | None:
-        """Latency (seconds) at percentile ``p`` if hey printed it (10/25/50/75/90/95/99);
-        p100 is the slowest response."""
-        if p >= 100:
-            return self.slowest if self.responses else None
-        return self.latencies.get(float(p))
+        """Latency (seconds) at percentile ``p``: hey's own figure (10/25/50/75/90/95/99) or,
+        where hey printed none (it prints ``0% in 0.0000 secs`` for p99 of small runs), the
+        next higher one it has, up to the slowest response: an upper bound."""
+        if not self.responses:
+            return None
+        higher = [value for point, value in self.latencies.items() if point >= p and point > 0]
+        known = self.latencies.get(float(p))
+        if known is not None and (known > 0 or not higher):
+            return known
+        return min(higher) if higher else self.slowest
 
     def summary_line(self) -> str:
         """Same shape as LoadResult.summary_line."""
@@ -173,6 +182,10 @@ def parse_hey_output(text: str) -> HeyReport:
 
 
 def _parse_line(report: HeyReport, section: str, line: str) -> bool:
+    extra = _EXTRA.match(line.strip())
+    if extra:
+        setattr(report, "unsent" if extra.group(1) == "Not sent" else "retried", int(extra[2]))
+        return True
     if section == "summary":
         match = _SUMMARY.match(line)
         if match:

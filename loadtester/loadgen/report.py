@@ -71,6 +71,8 @@ def format_hey_summary(result: LoadResult) -> str:
             f"  [{n}]\t{ERROR_MESSAGES.get(kind, kind)}"
             for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1])
         ]
+    if result.retried:
+        out += ["", f"Sent again after a reused connection closed unanswered: {result.retried}"]
     if result.unsent:
         out += ["", f"Not sent (every connection busy until the end): {result.unsent}"]
     return "\n".join(out) + "\n"

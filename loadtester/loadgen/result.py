@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from loadtester.loadgen.durations import format_duration, parse_go_duration
+from loadtester.durations import format_duration, parse_go_duration
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.spec import LoadSpecError
 
@@ -51,6 +51,7 @@ class LoadResult:
     elapsed: float = 0.0
     target_rate: float = 0.0
     unsent: int = 0  # scheduled requests never sent because every slot was busy at the end
+    retried: int = 0  # requests sent twice: a reused connection closed before any answer byte
 
     @property
     def responses(self) -> int:
@@ -98,6 +99,7 @@ class LoadResult:
         self.histogram.merge(other.histogram)
         self.elapsed = max(self.elapsed, other.elapsed)
         self.unsent += other.unsent
+        self.retried += other.retried
 
     def summary_line(self) -> str:
         """``1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors``."""
@@ -119,6 +121,7 @@ class LoadResult:
             "elapsed": self.elapsed,
             "target_rate": self.target_rate,
             "unsent": self.unsent,
+            "retried": self.retried,
         }
 
     @classmethod
@@ -131,6 +134,7 @@ class LoadResult:
             elapsed=float(data.get("elapsed", 0.0)),
             target_rate=float(data.get("target_rate", 0.0)),
             unsent=int(data.get("unsent", 0)),
+            retried=int(data.get("retried", 0)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -148,6 +152,7 @@ class LoadResult:
             "status_codes": {str(k): v for k, v in sorted(self.status_counts.items())},
             "errors": dict(sorted(self.errors.items())),
             "unsent": self.unsent,
+            "retried": self.retried,
             "latency": {
                 "min": hist.min / 1e6 if hist.count else None,
                 "mean": hist.mean / 1e6 if hist.count else None,

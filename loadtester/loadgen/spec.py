@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from loadtester.loadgen.durations import parse_go_duration
+from loadtester.durations import parse_go_duration
 
 __all__ = ["DEFAULT_REQUESTS", "LoadSpec", "LoadSpecError"]
 

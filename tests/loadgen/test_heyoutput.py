@@ -30,8 +30,16 @@ def test_recorded_200() -> None:
     assert report.requests_per_sec == pytest.approx(10811.2, abs=0.1)
     assert sorted(report.latencies) == [10, 25, 50, 75, 90, 95, 99]
     assert report.latency(99) == pytest.approx(0.0051)
-    assert report.latency(99.9) is None
+    assert report.latency(99.9) == report.slowest  # no hey figure: the slowest bounds it
     assert len(report.histogram) == 11
+
+
+def test_small_run_p99_bounded_by_slowest() -> None:
+    """hey prints `0% in 0.0000 secs` for p99 of a 20-request run: the slowest stands in."""
+    report = parse_hey_output(_read("hey_small.txt"))
+    assert report.status_counts == {200: 20}
+    assert report.latency(99) == report.slowest and report.slowest > 0
+    assert 0 < report.latency(50) <= report.slowest
 
 
 def test_recorded_errors() -> None:
@@ -85,8 +93,10 @@ def test_reads_our_own_summary() -> None:
     for ms in range(1, 201):
         result.histogram.record(ms * 1000)
     result.elapsed = 2.0
+    result.unsent, result.retried = 4, 2
     report = parse_hey_output(format_hey_summary(result))
     assert report.unreadable == []
+    assert (report.unsent, report.retried) == (4, 2)
     assert report.status_counts == result.status_counts
     assert report.errors == result.errors
     assert report.latency(50) == pytest.approx(0.1, abs=0.001)
