@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import Counter
 
 from loadtester import metrics
 from loadtester.auth import NamespaceAuthorizer
@@ -22,6 +24,7 @@ from loadtester.tasks.base import TaskEnvironment
 from loadtester.tasks.runner import TaskRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _POLLED_PATHS = frozenset({"/healthz", "/metrics"})
 _CHECK_PATHS = frozenset({"/gate/check", "/rollback/check", "/gate/approve", "/gate/halt"})
 
@@ -43,8 +46,7 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
         response = web.Response(status=500, text="internal error; see the service log")
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
-    metrics.HTTP_REQUESTS.labels("/" if route == "/{tail}" else route, request.method,
-                                 str(response.status)).inc()
+    _requests_counter(route, request.method, response.status).inc()
     level = logging.DEBUG if _is_routine(route, response.status) else logging.INFO
     if is_enabled(level):
         fields = {**request.get(LOG_FIELDS, {}), "method": request.method,
@@ -54,6 +56,16 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
             fields["reason"] = reason
         get_logger().log(level, "request", **fields)
     return response
+
+
+@functools.lru_cache(maxsize=512)
+def _requests_counter(route: str, method: str, status: int) -> Counter:
+    """The counter child of one route, method and status (looked up once, not per request)."""
+    return metrics.HTTP_REQUESTS.labels(
+        "/" if route == "/{tail}" else route,
+        method if method in _METHODS else "other",
+        str(status),
+    )
 
 
 def _is_routine(route: str, status: int) -> bool:
@@ -77,8 +89,14 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _gate_store(app: web.Application) -> AsyncIterator[None]:
     in_memory = app[SETTINGS].in_memory
-    app[GATES] = MemoryGateStore() if in_memory else SqliteGateStore(app[DATABASE])
+    store = app[GATES] = MemoryGateStore() if in_memory else SqliteGateStore(app[DATABASE])
+    metrics.GATES.source = lambda: (
+        ("rollback" if key.startswith("rollback.") else "gate", change.name,
+         change.namespace, change.is_open)
+        for key, change in store.states()
+    )
     yield
+    metrics.GATES.source = None
 
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
+
+# how stale a SQLite store's view of changes made by another process may be
+_RELOAD_INTERVAL = 0.05
 
 
 def gate_key(name: str, namespace: str) -> str:
@@ -20,12 +24,14 @@ def rollback_key(name: str, namespace: str) -> str:
 
 @dataclass(frozen=True)
 class GateChange:
-    """Who opened or closed a gate, kept beside its state."""
+    """A gate's state, who set it and for which canary."""
 
     is_open: bool
     by: str = ""
     checksum: str = ""
     at: float = 0.0
+    name: str = ""
+    namespace: str = ""
 
 
 class GateStore(Protocol):
@@ -36,6 +42,10 @@ class GateStore(Protocol):
     def set(self, key: str, change: GateChange) -> None: ...
 
     def get(self, key: str) -> GateChange | None: ...
+
+    def states(self) -> Iterator[tuple[str, GateChange]]:
+        """Every key ever set and its last change."""
+        ...
 
 
 class MemoryGateStore:
@@ -54,12 +64,16 @@ class MemoryGateStore:
     def get(self, key: str) -> GateChange | None:
         return self._gates.get(key)
 
+    def states(self) -> Iterator[tuple[str, GateChange]]:
+        yield from list(self._gates.items())
+
 
 class SqliteGateStore:
     """Gates in the embedded database: they survive restarts and kill -9.
 
-    Checks are answered from a copy of the open keys kept in memory, reloaded when SQLite's
-    data_version says another connection (another replica on the file) changed it.
+    Checks are answered from a copy of the open keys kept in memory. Another process on the
+    same file (a second replica) is noticed through SQLite's data_version, looked at no more
+    often than every 50 ms.
     """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
@@ -67,26 +81,33 @@ class SqliteGateStore:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS gates ("
             " key TEXT PRIMARY KEY, is_open INTEGER NOT NULL, changed_by TEXT NOT NULL,"
-            " checksum TEXT NOT NULL, changed_at REAL NOT NULL)"
+            " checksum TEXT NOT NULL, changed_at REAL NOT NULL,"
+            " name TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '')"
         )
         self._version = -1
+        self._looked_at = -_RELOAD_INTERVAL
         self._open: set[str] = set()
 
     def is_open(self, key: str) -> bool:
-        (version,) = self._db.execute("PRAGMA data_version").fetchone()
-        if version != self._version:
-            rows = self._db.execute("SELECT key FROM gates WHERE is_open = 1").fetchall()
-            self._open = {key for (key,) in rows}
-            self._version = version
+        now = time.monotonic()
+        if now - self._looked_at >= _RELOAD_INTERVAL:
+            self._looked_at = now
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            if version != self._version:
+                rows = self._db.execute("SELECT key FROM gates WHERE is_open = 1").fetchall()
+                self._open = {key for (key,) in rows}
+                self._version = version
         return key in self._open
 
     def set(self, key: str, change: GateChange) -> None:
         self._db.execute(
-            "INSERT INTO gates (key, is_open, changed_by, checksum, changed_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET is_open = excluded.is_open,"
-            " changed_by = excluded.changed_by, checksum = excluded.checksum,"
-            " changed_at = excluded.changed_at",
-            (key, int(change.is_open), change.by, change.checksum, change.at or time.time()),
+            "INSERT INTO gates (key, is_open, changed_by, checksum, changed_at, name, namespace)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+            " is_open = excluded.is_open, changed_by = excluded.changed_by,"
+            " checksum = excluded.checksum, changed_at = excluded.changed_at,"
+            " name = excluded.name, namespace = excluded.namespace",
+            (key, int(change.is_open), change.by, change.checksum, change.at or time.time(),
+             change.name, change.namespace),
         )
         if change.is_open:
             self._open.add(key)
@@ -94,7 +115,18 @@ class SqliteGateStore:
             self._open.discard(key)
 
     def get(self, key: str) -> GateChange | None:
-        row = self._db.execute(
-            "SELECT is_open, changed_by, checksum, changed_at FROM gates WHERE key = ?", (key,)
-        ).fetchone()
-        return GateChange(bool(row[0]), row[1], row[2], row[3]) if row else None
+        row = self._db.execute(f"SELECT {_COLUMNS} FROM gates WHERE key = ?", (key,)).fetchone()
+        return _change(row) if row else None
+
+    def states(self) -> Iterator[tuple[str, GateChange]]:
+        for key, *row in self._db.execute(f"SELECT key, {_COLUMNS} FROM gates").fetchall():
+            yield key, _change(tuple(row))
+
+
+_COLUMNS = "is_open, changed_by, checksum, changed_at, name, namespace"
+
+
+def _change(row: tuple[object, ...]) -> GateChange:
+    is_open, by, checksum, at, name, namespace = row
+    return GateChange(bool(is_open), str(by), str(checksum), float(str(at)), str(name),
+                      str(namespace))

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from loadtester import metrics
 from loadtester.gates import GateChange, gate_key, rollback_key
 from loadtester.keys import GATES
 from loadtester.logs import get_logger
@@ -30,7 +29,6 @@ def _check(gate: str, key_of: KeyOf) -> Handler:
     async def check(request: web.Request) -> web.Response:
         payload = await read_payload(request)
         is_open = request.app[GATES].is_open(key_of(payload.name, payload.namespace))
-        metrics.GATE_OPEN.labels(gate, payload.name, payload.namespace).set(int(is_open))
         if is_open:
             return web.Response(text="Approved")
         return web.Response(status=403, text="Forbidden")
@@ -42,9 +40,9 @@ def _switch(gate: str, key_of: KeyOf, is_open: bool) -> Handler:
     async def switch(request: web.Request) -> web.Response:
         payload = await read_payload(request)
         who = request.headers.get("X-Forwarded-For") or request.remote or ""
-        change = GateChange(is_open, by=who, checksum=payload.checksum)
+        change = GateChange(is_open, by=who, checksum=payload.checksum, name=payload.name,
+                            namespace=payload.namespace)
         request.app[GATES].set(key_of(payload.name, payload.namespace), change)
-        metrics.GATE_OPEN.labels(gate, payload.name, payload.namespace).set(int(is_open))
         get_logger(**payload.log_fields()).info(
             f"{gate} {'opened' if is_open else 'closed'}", remote=who, checksum=payload.checksum
         )
