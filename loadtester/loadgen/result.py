@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from loadtester.durations import format_duration, parse_go_duration
+from loadtester.durations import format_duration
 from loadtester.loadgen.histogram import Histogram
-from loadtester.loadgen.spec import LoadSpecError
+from loadtester.loadgen.spec import metadata_duration, metadata_number
 
 __all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "format_percent"]
 
@@ -186,11 +186,11 @@ class Thresholds:
         """Read ``maxErrorRate`` (percent), ``maxP50``/``maxP95``/``maxP99`` (Go durations;
         a bare number is milliseconds) and ``minRate`` (requests/s); others are ignored."""
         return cls(
-            max_error_rate=_number(metadata, "maxErrorRate"),
-            max_p50=_latency(metadata, "maxP50"),
-            max_p95=_latency(metadata, "maxP95"),
-            max_p99=_latency(metadata, "maxP99"),
-            min_rate=_number(metadata, "minRate"),
+            max_error_rate=metadata_number(metadata, "maxErrorRate", None),
+            max_p50=metadata_duration(metadata, "maxP50", None, bare_unit=0.001),
+            max_p95=metadata_duration(metadata, "maxP95", None, bare_unit=0.001),
+            max_p99=metadata_duration(metadata, "maxP99", None, bare_unit=0.001),
+            min_rate=metadata_number(metadata, "minRate", None),
         )
 
     def evaluate(self, result: ResultView) -> str | None:
@@ -217,30 +217,3 @@ class Thresholds:
         if self.min_rate is not None and result.achieved_rate < self.min_rate:
             return f"rate {result.achieved_rate:.1f}/s < {self.min_rate:g}/s {over}, {errors_text}"
         return None
-
-
-def _number(metadata: Mapping[str, str], key: str) -> float | None:
-    text = str(metadata.get(key, "")).strip().rstrip("%")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise LoadSpecError(f"metadata {key} {text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
-        raise LoadSpecError(f"metadata {key} must be >= 0, got {text!r}")
-    return value
-
-
-def _latency(metadata: Mapping[str, str], key: str) -> float | None:
-    text = str(metadata.get(key, "")).strip()
-    if not text:
-        return None
-    try:
-        return float(text) / 1000.0
-    except ValueError:
-        pass
-    try:
-        return parse_go_duration(text)
-    except ValueError as exc:
-        raise LoadSpecError(f"metadata {key}: {exc}") from None

@@ -141,7 +141,7 @@ class LoadSpec:
             raise LoadSpecError("metadata url is required")
         concurrency = _int(metadata, "concurrency", None, minimum=1) or DEFAULT_CONCURRENCY
         requests = _int(metadata, "requests", None, minimum=1)
-        duration = _duration(metadata, "duration", None)
+        duration = metadata_duration(metadata, "duration", None)
         if duration is not None and duration <= 0:
             raise LoadSpecError(f"metadata duration must be positive, got {metadata['duration']!r}")
         total = requests if requests is not None else DEFAULT_REQUESTS
@@ -152,11 +152,11 @@ class LoadSpec:
             method=metadata.get("method", "GET").strip().upper() or "GET",
             headers=_headers(metadata.get("headers", "")),
             body=metadata.get("body", "").encode(),
-            rate=_float(metadata, "rate", 0.0),
+            rate=metadata_number(metadata, "rate", 0.0) or 0.0,
             concurrency=concurrency,
             duration=duration,
             requests=requests,
-            timeout=_duration(metadata, "timeout", DEFAULT_TIMEOUT) or 0.0,
+            timeout=metadata_duration(metadata, "timeout", DEFAULT_TIMEOUT) or 0.0,
             host=metadata.get("host") or None,
             content_type=metadata.get("contentType") or None,
             disable_keepalive=metadata.get("disableKeepalive", "").lower() in ("true", "1", "yes"),
@@ -202,8 +202,9 @@ def _int(metadata: Mapping[str, str], key: str, default: int | None, minimum: in
     return value
 
 
-def _float(metadata: Mapping[str, str], key: str, default: float) -> float:
-    text = metadata.get(key, "").strip()
+def metadata_number(metadata: Mapping[str, str], key: str, default: float | None) -> float | None:
+    """A finite number >= 0 (a trailing % is allowed, for percentages)."""
+    text = str(metadata.get(key, "")).strip().rstrip("%")
     if not text:
         return default
     try:
@@ -215,13 +216,15 @@ def _float(metadata: Mapping[str, str], key: str, default: float) -> float:
     return value
 
 
-def _duration(metadata: Mapping[str, str], key: str, default: float | None) -> float | None:
-    """A Go duration; a bare number counts as seconds."""
-    text = metadata.get(key, "").strip()
+def metadata_duration(
+    metadata: Mapping[str, str], key: str, default: float | None, bare_unit: float = 1.0
+) -> float | None:
+    """A Go duration in seconds; a bare number counts in `bare_unit` seconds."""
+    text = str(metadata.get(key, "")).strip()
     if not text:
         return default
     try:
-        return float(text)
+        return float(text) * bare_unit
     except ValueError:
         pass
     try:
