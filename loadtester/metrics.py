@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -102,6 +102,12 @@ class LoadSeries:
         for seconds, count in samples:
             self.buckets[bisect_left(LOAD_BUCKETS, seconds)] += count
             self.latency_sum += seconds * count
+
+    def add_buckets(self, counts: Sequence[int], latency_sum: float) -> None:
+        """Add per-bucket counts (one a LOAD_BUCKETS bound, then +Inf) and their sum."""
+        for index, count in enumerate(counts):
+            self.buckets[index] += count
+        self.latency_sum += latency_sum
 
     def add_codes(self, codes: Mapping[int, int]) -> None:
         for code, count in codes.items():

@@ -136,9 +136,6 @@ class EventConfig:
     routes: tuple[Route, ...] | None
     delivery: Delivery
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.sinks)
 
 
 def _secret(source: Source, loc: tuple[Any, ...], path: str) -> str:

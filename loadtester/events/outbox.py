@@ -159,14 +159,6 @@ class Outbox:
         rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
         return {state: count for state, count in rows}
 
-    def dead_letters(self, limit: int = 100) -> list[tuple[int, str, str, str]]:
-        """(id, sink, lane, last error) of the newest dead rows."""
-        rows = self._db.execute(
-            "SELECT id, sink, lane, last_error FROM outbox WHERE state = 'dead'"
-            " ORDER BY id DESC LIMIT ?", (limit,),
-        ).fetchall()
-        return [tuple(row) for row in rows]
-
     def prune(self, keep_delivered: float, now: float | None = None) -> None:
         """Forget delivered rows, dead rows and duplicate keys once they are old."""
         now = time.time() if now is None else now

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from loadtester.events.event import Event, sample_event
+from loadtester.events.event import sample_event
 
 DEFAULT_TITLE = "{{ name }}.{{ namespace }}"
 DEFAULT_TEXT = "{{ message }}{% if count > 1 %} (repeated {{ count }} times){% endif %}"
@@ -46,10 +46,6 @@ class Template:
 
 def compile_template(source: str | None, default: str) -> Template:
     return Template(default if source is None else source)
-
-
-def render_event(template: Template, event: Event, count: int) -> str:
-    return template.render(event.context(count))
 
 
 def _describe(exc: TemplateError) -> str:

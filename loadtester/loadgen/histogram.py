@@ -121,12 +121,6 @@ class Histogram:
         self.max = max(self.max, other.max)
         self.min = min(self.min, other.min)
 
-    def copy(self) -> Histogram:
-        """An independent copy."""
-        clone = Histogram()
-        clone.merge(self)
-        return clone
-
     def to_wire(self) -> dict[str, Any]:
         """Compact JSON-able form: only the non-empty buckets."""
         return {

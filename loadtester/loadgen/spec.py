@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -89,10 +88,6 @@ class LoadSpec:
         parts = urlsplit(self.url)
         default = 443 if parts.scheme == "https" else 80
         return parts.hostname or "", parts.port or default
-
-    def with_changes(self, **changes: object) -> LoadSpec:
-        """A copy with some fields replaced (validated again)."""
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def request_bytes(self) -> bytes:
         """The complete HTTP/1.1 request, built once and sent as is for every request."""

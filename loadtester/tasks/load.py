@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 from loadtester import metrics
 from loadtester.errors import BadRequest
 from loadtester.loadgen.heyoutput import parse_hey_output
-from loadtester.loadgen.histogram import Histogram, bucket_bounds
 from loadtester.loadgen.result import LoadResult, ResultView, Thresholds
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
 from loadtester.loadgen.workers import ProgressDelta, run_load
@@ -28,21 +27,12 @@ def target_label(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path or '/'}"
 
 
-def latency_samples(histogram: Histogram) -> list[tuple[float, int]]:
-    """(seconds, count) pairs of a histogram's non-empty buckets."""
-    samples = []
-    for index, count in enumerate(histogram.counts):
-        if count:
-            low, high = bucket_bounds(index)
-            samples.append(((low + high) / 2e6, count))
-    return samples
-
-
 def record_delta(series: metrics.LoadSeries, delta: LoadResult) -> None:
     """Add what a run (or a slice of it) saw to a canary's load metrics."""
     series.add_codes(delta.status_counts)
     series.add_errors(delta.errors)
-    series.add_latencies(latency_samples(delta.histogram))
+    histogram = delta.histogram
+    series.add_buckets(histogram.bucket_counts(metrics.LOAD_BUCKETS), histogram.total_us / 1e6)
 
 
 def judge(result: ResultView, thresholds: Thresholds) -> str | None:
