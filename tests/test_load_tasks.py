@@ -51,6 +51,8 @@ async def test_blocking_load_answers_summary(
     text = await metrics_text(client)
     assert (f'loadtester_load_requests_total{{canary="podinfo",code="200",namespace="test",'
             f'target="{target.url}"}} 40.0') in text
+    assert (f'loadtester_load_request_duration_seconds_count{{canary="podinfo",namespace="test",'
+            f'target="{target.url}"}} 40.0') in text
 
 
 async def test_blocking_load_breaks_threshold(
