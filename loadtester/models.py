@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loadtester.errors import InvalidPayload
 
+PHASES = frozenset({"Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion",
+                    "Promoting", "Finalising", "Succeeded", "Failed", "Terminating",
+                    "Terminated"})
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Terminating", "Terminated"})
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from loadtester.events.alertmanager import AlertmanagerOptions, AlertmanagerSink
 from loadtester.events.discord import DiscordOptions, DiscordSink
-from loadtester.events.event import PHASES, sample_event
+from loadtester.events.event import sample_event
 from loadtester.events.gchat import GChatOptions, GChatSink
 from loadtester.events.msteams import TeamsOptions, TeamsSink
 from loadtester.events.rocket import RocketOptions, RocketSink
@@ -33,6 +33,7 @@ from loadtester.events.slack import SlackOptions, SlackSink
 from loadtester.events.templates import Template, TemplateProblem
 from loadtester.events.webhook import WebhookOptions, WebhookSink
 from loadtester.events.yamlsource import ConfigError, Source, read_yaml
+from loadtester.models import PHASES
 from loadtester.settings import Settings
 
 AnySinkOptions = Annotated[

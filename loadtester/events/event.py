@@ -14,10 +14,6 @@ from loadtester.models import WebhookPayload
 
 FLAGGER_KEYS = frozenset({"eventMessage", "eventType", "timestamp"})
 EVENT_TYPES = frozenset({"Normal", "Warning"})
-PHASES = frozenset({
-    "Initializing", "Initialized", "Waiting", "Progressing", "WaitingPromotion", "Promoting",
-    "Finalising", "Succeeded", "Failed", "Terminating", "Terminated",
-})
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from loadtester.events.event import Event
 from loadtester.events.outbox import Enqueued, Outbox
 from loadtester.events.router import Router
 from loadtester.logs import get_logger
-from loadtester.models import WebhookPayload
+from loadtester.models import PHASES, WebhookPayload
 from loadtester.settings import Settings
 
 
@@ -41,7 +41,8 @@ class EventService:
         """Store the event for its sinks (or for sink `only`); raise InvalidPayload, NotFound."""
         targets = [self.router.sink(only)] if only is not None else None
         event = Event.from_payload(payload)
-        metrics.EVENTS_RECEIVED.labels(event.event_type, event.phase or "-").inc()
+        phase_label = event.phase if event.phase in PHASES else "other"  # bounded label
+        metrics.EVENTS_RECEIVED.labels(event.event_type, phase_label).inc()
         if targets is None:
             targets = self.router.targets(event)
         else:
