@@ -53,6 +53,8 @@ def parse_payload(body: bytes) -> WebhookPayload:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"invalid JSON payload: {_first_line(str(exc))}") from None
+    except RecursionError:
+        raise InvalidPayload("invalid JSON payload: nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidPayload("invalid payload: expected a JSON object")
     try:

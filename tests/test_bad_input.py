@@ -197,6 +197,8 @@ async def test_no_5xx_from_bad_input(make_client: ClientFactory) -> None:
         b'{"name": "a", "namespace": "b", "phase": 7}',
         b'{"name": "a", "namespace": "b", "checksum": {"x": 1}}',
         b'{"name": "a", "namespace": "b", "metadata": 3}',
+        b"[" * 100_000,
+        b'{"name": ' + b"[" * 5_000 + b"}",
     ]
     bad_tasks: list[bytes] = [
         b'{"name": "a", "namespace": "b", "metadata": {}}',
@@ -204,6 +206,11 @@ async def test_no_5xx_from_bad_input(make_client: ClientFactory) -> None:
         b'{"name": "a", "namespace": "b", "metadata": {"type": ""}}',
         b'{"name": "a", "namespace": "b", "metadata": {"cmd": " "}}',
         b'{"name": "a", "namespace": "b", "metadata": {"type": ["x"]}}',
+        b'{"name": "a", "namespace": "b", "metadata": {"type": "load", "url": "http://[::1/"}}',
+        b'{"name": "a", "namespace": "b", "metadata": {"type": "load", "url": "http://x/",'
+        b' "duration": "10s", "concurrency": "100000000"}}',
+        b'{"name": "a", "namespace": "b", "metadata": {"type": "load", "url": "http://x/",'
+        b' "rate": "1e999"}}',
     ]
     cases = [
         (path, data) for path in [*PAYLOAD_PATHS, "/metrics/x", "/gate"] for data in bad_everywhere

@@ -153,3 +153,4 @@ def test_hey_target() -> None:
     assert hey_target("/usr/bin/hey -n 5 http://x:1/api") == "http://x:1/api"
     assert hey_target("curl http://x/") is None
     assert hey_target("echo 'unclosed") is None
+    assert hey_target("hey http://[::1/") is None

@@ -12,6 +12,7 @@ from loadtester.durations import parse_go_duration
 __all__ = ["DEFAULT_REQUESTS", "LoadSpec", "LoadSpecError"]
 
 DEFAULT_REQUESTS = 200  # hey's default when neither -n nor -z is given
+MAX_CONCURRENCY = 10_000  # one connection each: past this, file descriptors and memory run out
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 20.0
 USER_AGENT = "loadtester"
@@ -46,17 +47,19 @@ class LoadSpec:
     accept: str | None = None
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LoadSpecError(f"url {self.url!r} is not an http:// or https:// URL")
         try:
+            parts = urlsplit(self.url)
             parts.port  # noqa: B018 - validates the port
         except ValueError as exc:
             raise LoadSpecError(f"url {self.url!r}: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LoadSpecError(f"url {self.url!r} is not an http:// or https:// URL")
         if not self.method or not self.method.isalpha():
             raise LoadSpecError(f"method {self.method!r} is not an HTTP method")
-        if self.concurrency < 1:
-            raise LoadSpecError(f"concurrency must be at least 1, got {self.concurrency}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise LoadSpecError(
+                f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {self.concurrency}"
+            )
         if self.rate < 0:
             raise LoadSpecError(f"rate must not be negative, got {self.rate:g}")
         if self.duration is not None and self.duration <= 0:

@@ -53,7 +53,10 @@ def hey_target(command: str) -> str | None:
     for position, word in enumerate(words):
         if word.rpartition("/")[2] == "hey":
             urls = [w for w in words[position + 1:] if w.startswith(("http://", "https://"))]
-            return target_label(urls[0]) if urls else None
+            try:
+                return target_label(urls[0]) if urls else None
+            except ValueError:  # not a URL hey could load either; its exit status will say
+                return None
     return None
 
 
