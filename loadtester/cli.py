@@ -171,7 +171,7 @@ def parse_settings(args: Sequence[str], environ: dict[str, str] | None = None) -
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "?"
         raise UsageError(f"invalid value for flag -{field.replace('_', '-')}: "
-                         f"{error['msg']}") from None
+                         f"{error['msg'].removeprefix('Value error, ')}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,15 @@ def default_state_dir() -> str:
     return str(Path(xdg) / "loadtester") if xdg else ".loadtester"
 
 
+def valid_regexp(value: str) -> str:
+    """A pydantic validator: the value compiles as a regular expression."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regexp {value!r}: {exc}") from None
+    return value
+
+
 def available_cpus() -> int:
     """CPUs this process may use: affinity, capped by a cgroup v2 CPU limit (a pod's)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -62,14 +71,7 @@ class Settings(BaseModel):
     event_fold_window: float = Field(default=300.0, ge=0)
     event_max_age: float = Field(default=24 * 3600.0, gt=0)
 
-    @field_validator("namespace_regexp")
-    @classmethod
-    def _valid_regexp(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regexp: {exc}") from None
-        return value
+    _valid_regexp = field_validator("namespace_regexp")(valid_regexp)
 
     @property
     def in_memory(self) -> bool:

@@ -34,7 +34,7 @@ from loadtester.events.templates import Template, TemplateProblem
 from loadtester.events.webhook import WebhookOptions, WebhookSink
 from loadtester.events.yamlsource import ConfigError, Source, read_yaml
 from loadtester.models import PHASES
-from loadtester.settings import Settings
+from loadtester.settings import Settings, valid_regexp
 
 AnySinkOptions = Annotated[
     SlackOptions | TeamsOptions | DiscordOptions | GChatOptions | RocketOptions
@@ -63,14 +63,7 @@ class MatchModel(BaseModel):
     canary: str = ""
     message: str = ""
 
-    @field_validator("namespace", "canary", "message")
-    @classmethod
-    def _regexp(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regexp {value!r}: {exc}") from None
-        return value
+    _regexps = field_validator("namespace", "canary", "message")(valid_regexp)
 
     @field_validator("phases")
     @classmethod
