@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import functools
 import logging
 import re
 import sys
@@ -24,11 +25,16 @@ def redact(value: str) -> str:
     return _URL_CREDENTIALS.sub("***@", value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    return key != "event" and _SECRET_KEY.search(key) is not None
+
+
 def _redact_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if key != "event" and _SECRET_KEY.search(key) and isinstance(value, str):
+        if _is_secret_key(key) and isinstance(value, str):
             # webhook URLs of chat tools are themselves credentials: keep only the host
             event[key] = _host_only(value) if key.lower().endswith("url") else "***"
     return event
