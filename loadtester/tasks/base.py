@@ -23,11 +23,12 @@ class TaskResult:
     answer: str = ""  # body of a successful check's response
     logged_output: str = ""  # output to put in the end-of-task log line (logCmdOutput)
     fields: dict[str, Any] = field(default_factory=dict)
-    outcome: str = ""  # ok, failed, timeout; derived from ok when empty
+    timed_out: bool = False
 
     @property
-    def outcome_label(self) -> str:
-        return self.outcome or ("ok" if self.ok else "failed")
+    def outcome(self) -> str:
+        """ok, failed or timeout: the outcome label of the task metrics."""
+        return "timeout" if self.timed_out else "ok" if self.ok else "failed"
 
 
 @dataclass(frozen=True)

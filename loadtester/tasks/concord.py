@@ -85,7 +85,7 @@ class ConcordTask:
                 False,
                 "concord process timed out after "
                 f"{format_duration(env.settings.timeout)} (-timeout)",
-                outcome="timeout",
+                timed_out=True,
             )
         except ConcordFailure as failure:
             return TaskResult(False, str(failure))
@@ -121,7 +121,7 @@ class ConcordTask:
                 f"concord process {instance} timed out after "
                 f"{format_duration(self.poll_timeout)}{last}",
                 fields={"instance": instance, "status": status},
-                outcome="timeout",
+                timed_out=True,
             )
 
     def _form(self) -> aiohttp.MultipartWriter:

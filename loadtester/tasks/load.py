@@ -106,7 +106,7 @@ class LoadTask:
                 env.settings.timeout,
             )
         except TimeoutError:
-            return TaskResult(False, self._failure("load test timed out"), outcome="timeout")
+            return TaskResult(False, self._failure("load test timed out"), timed_out=True)
         except (LoadSpecError, RuntimeError) as exc:
             return TaskResult(False, self._failure(str(exc)))
         series.rate = result.achieved_rate

@@ -79,7 +79,7 @@ class NGrinderTask:
             else:
                 await self._stop(env.http, test_id, log, "timeout")
                 what = f"ngrinder test {test_id} timed out after {limit}; stop requested"
-            return TaskResult(False, _reason(what), fields={"test_id": test_id}, outcome="timeout")
+            return TaskResult(False, _reason(what), fields={"test_id": test_id}, timed_out=True)
         except asyncio.CancelledError:
             if test_id is not None:
                 await self._stop(env.http, test_id, log, "cancelled")

@@ -126,7 +126,7 @@ class TaskRunner:
         outcome = "failed"
         try:
             result = await task.run(self._env)
-            outcome = result.outcome_label
+            outcome = result.outcome
             _log_result(log, result, time.monotonic() - started)
             return result
         except asyncio.CancelledError:
@@ -149,7 +149,7 @@ def _same_revision(failure: _Failure, task: Task) -> bool:
 
 
 def _log_result(log: Any, result: TaskResult, duration: float) -> None:
-    fields: dict[str, Any] = {"outcome": result.outcome_label, "duration": round(duration, 3),
+    fields: dict[str, Any] = {"outcome": result.outcome, "duration": round(duration, 3),
                               **result.fields}
     if result.logged_output:
         fields["output"] = result.logged_output

@@ -47,7 +47,6 @@ class CommandTask:
     def interpret(self, result: ProcessResult) -> TaskResult:
         """Turn how the process ended into the answer Flagger gets."""
         fields = {"exit_code": result.returncode, "output_truncated": result.truncated}
-        outcome = "timeout" if result.timed_out else ""
         logged = result.output if self.log_output else ""
         if result.ok and self.hey_target is not None:
             broken = judge_hey_output(self.payload, self.hey_target, self.thresholds,
@@ -66,7 +65,8 @@ class CommandTask:
         else:
             output = result.output.rstrip("\n")[-FAILURE_OUTPUT_CAP:]
             reason = f"command {self.command} failed: {output}: {result.status_text()}"
-        return TaskResult(False, reason, logged_output=logged, fields=fields, outcome=outcome)
+        return TaskResult(False, reason, logged_output=logged, fields=fields,
+                          timed_out=result.timed_out)
 
 
 def _last_line(output: str) -> str:
