@@ -115,7 +115,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def start_loadtester(port: int, state: Path, log: Path) -> tuple[subprocess.Popen[bytes], float]:
+def start_loadtester(
+    port: int, state: Path, log: Path, log_level: str = "info"
+) -> tuple[subprocess.Popen[bytes], float]:
     """Start the service; return it and the seconds until /healthz answered 200."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log.open("ab") as sink:
@@ -127,7 +129,7 @@ def start_loadtester(port: int, state: Path, log: Path) -> tuple[subprocess.Pope
                 "loadtester",
                 f"-port={port}",
                 f"-state={state}",
-                "-log-level=info",
+                f"-log-level={log_level}",
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -201,17 +203,21 @@ def main() -> int:
             rss.append(rss_mb(process.pid))
             stop(process)
 
-        # /gate/check throughput with the SQLite store, gate open -> 200 Approved
-        port = free_port()
-        process, _ = start_loadtester(port, tmp / "state-wrk", log)
-        try:
-            assert get(port, "/gate/open", BODY) == (202, "")
-            assert get(port, "/gate/check", BODY) == (200, "Approved")
-            url = f"http://127.0.0.1:{port}/gate/check"
-            run_wrk(url, script, args.threads, args.connections, "1s")  # warm-up
-            service = run_wrk(url, script, args.threads, args.connections, duration)
-        finally:
-            stop(process)
+        # /gate/check throughput with the SQLite store, gate open -> 200 Approved; at info
+        # (Flagger's Deployment) and at debug, where every request's line is written too
+        checks: dict[str, WrkResult] = {}
+        for level in ("info", "debug"):
+            port = free_port()
+            process, _ = start_loadtester(port, tmp / "state-wrk", log, level)
+            try:
+                get(port, "/gate/open", BODY)
+                assert get(port, "/gate/check", BODY) == (200, "Approved")
+                url = f"http://127.0.0.1:{port}/gate/check"
+                run_wrk(url, script, args.threads, args.connections, "1s")  # warm-up
+                checks[level] = run_wrk(url, script, args.threads, args.connections, duration)
+            finally:
+                stop(process)
+        service = checks["info"]
 
         port = free_port()
         minimal = subprocess.Popen(
@@ -245,6 +251,13 @@ def main() -> int:
             f"{ceiling.requests_per_second:,.0f} req/s",
             ">= 0.5x minimal",
             ratio >= 0.5,
+        ),
+        (
+            "  the same at -log-level=debug (every request logged)",
+            f"{checks['debug'].requests_per_second:,.0f} req/s",
+            f"{ceiling.requests_per_second:,.0f} req/s",
+            "-",
+            None,
         ),
         (
             "POST /gate/check p99 latency",
