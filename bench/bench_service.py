@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Service benchmark: start-up time, idle RSS and /gate/check under wrk beside a minimal app.
+"""Service benchmark: start-up time, idle RSS, /gate/check under wrk beside a minimal app,
+on each state backend, and /metrics with 30 000 open gates.
 
     python bench/bench_service.py            # wrk -t2 -c50 -d10s
     python bench/bench_service.py --quick    # wrk -t2 -c50 -d3s
 
 Starts `python -m loadtester -port=P -state=TMP` five times and reports the median time from
 process start to the first `200 OK` from /healthz and the median resident set size (VmRSS)
-right after start. Then runs wrk against POST /gate/check (SQLite store, gate opened, so every
-answer is `200 Approved`) and against a minimal aiohttp app on uvloop that answers `OK`, with
-the same wrk settings, and prints a table with the targets of issue 2.
+right after start. Then runs wrk against POST /gate/check (gate opened, so every answer is
+`200 Approved`) with the SQLite, memory and Redis (a redis-server started on a free port)
+stores, and against a minimal aiohttp app on uvloop that answers `OK`, with the same wrk
+settings, and prints a table with the targets of issues 2 and 7.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tests.redis_server import RedisServer  # noqa: E402
+
 BODY = '{"name":"podinfo","namespace":"test"}'
 STARTS = 5
 
@@ -116,7 +121,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_loadtester(
-    port: int, state: Path, log: Path, log_level: str = "info"
+    port: int, state: Path | str, log: Path, log_level: str = "info"
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start the service; return it and the seconds until /healthz answered 200."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -174,6 +179,32 @@ def run_wrk(url: str, script: Path, threads: int, connections: int, duration: st
     )
 
 
+OPEN_GATES = 30_000
+
+
+def metrics_with_open_gates(state: str, tmp: Path, log: Path) -> tuple[float, int]:
+    """Median time and size of GET /metrics once OPEN_GATES gates are open."""
+    port = free_port()
+    process, _ = start_loadtester(port, state, log)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for index in range(OPEN_GATES):
+            connection.request("POST", "/gate/open",
+                               body=f'{{"name":"c{index}","namespace":"bench"}}')
+            connection.getresponse().read()
+        times: list[float] = []
+        size = 0
+        for _ in range(11):
+            began = time.perf_counter()
+            connection.request("GET", "/metrics")
+            size = len(connection.getresponse().read())
+            times.append(time.perf_counter() - began)
+        connection.close()
+        return statistics.median(times), size
+    finally:
+        stop(process)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="wrk -d3s instead of -d10s")
@@ -203,21 +234,31 @@ def main() -> int:
             rss.append(rss_mb(process.pid))
             stop(process)
 
-        # /gate/check throughput with the SQLite store, gate open -> 200 Approved; at info
-        # (Flagger's Deployment) and at debug, where every request's line is written too
+        # /gate/check throughput, gate open -> 200 Approved: on each backend at info
+        # (Flagger's Deployment), and on SQLite at debug, where every request's line is written
+        redis_server = RedisServer(tmp / "redis").start()
+        backends = {"sqlite": str(tmp / "state-wrk"), "memory": "memory",
+                    "redis": redis_server.url}
         checks: dict[str, WrkResult] = {}
-        for level in ("info", "debug"):
-            port = free_port()
-            process, _ = start_loadtester(port, tmp / "state-wrk", log, level)
-            try:
-                get(port, "/gate/open", BODY)
-                assert get(port, "/gate/check", BODY) == (200, "Approved")
-                url = f"http://127.0.0.1:{port}/gate/check"
-                run_wrk(url, script, args.threads, args.connections, "1s")  # warm-up
-                checks[level] = run_wrk(url, script, args.threads, args.connections, duration)
-            finally:
-                stop(process)
-        service = checks["info"]
+        try:
+            for name, level in (("sqlite", "info"), ("memory", "info"), ("redis", "info"),
+                                ("sqlite", "debug")):
+                port = free_port()
+                process, _ = start_loadtester(port, backends[name], log, level)
+                try:
+                    get(port, "/gate/open", BODY)
+                    assert get(port, "/gate/check", BODY) == (200, "Approved")
+                    url = f"http://127.0.0.1:{port}/gate/check"
+                    run_wrk(url, script, args.threads, args.connections, "1s")  # warm-up
+                    checks[f"{name}-{level}"] = run_wrk(url, script, args.threads,
+                                                        args.connections, duration)
+                finally:
+                    stop(process)
+            scrape = {name: metrics_with_open_gates(backends[name], tmp, log)
+                      for name in ("sqlite", "redis")}
+        finally:
+            redis_server.stop()
+        service = checks["sqlite-info"]
 
         port = free_port()
         minimal = subprocess.Popen(
@@ -254,7 +295,7 @@ def main() -> int:
         ),
         (
             "  the same at -log-level=debug (every request logged)",
-            f"{checks['debug'].requests_per_second:,.0f} req/s",
+            f"{checks['sqlite-debug'].requests_per_second:,.0f} req/s",
             f"{ceiling.requests_per_second:,.0f} req/s",
             "-",
             None,
@@ -267,6 +308,15 @@ def main() -> int:
             None,
         ),
     ]
+    for name in ("memory", "redis"):
+        result = checks[f"{name}-info"]
+        rows.append((f"POST /gate/check on -state={name}: throughput, p99",
+                     f"{result.requests_per_second:,.0f} req/s, {result.p99_ms:.2f} ms",
+                     f"{ceiling.requests_per_second:,.0f} req/s", "-", None))
+    for name, (seconds, size) in scrape.items():
+        rows.append((f"GET /metrics with {OPEN_GATES:,} open gates ({name})",
+                     f"{seconds * 1000:.1f} ms, {size / 1024:.1f} KB", "-",
+                     "< 50 ms, < 100 KB", seconds < 0.05 and size < 100 * 1024))
     print(
         f"wrk -t{args.threads} -c{args.connections} -d{duration} --latency, POST {BODY}; "
         f"{os.cpu_count()} CPUs; Python {sys.version.split()[0]}"

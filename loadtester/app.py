@@ -14,18 +14,17 @@ from prometheus_client import Counter
 from loadtester import metrics
 from loadtester.auth import NamespaceAuthorizer
 from loadtester.errors import LoadtesterError
-from loadtester.gates import MemoryGateStore, SqliteGateStore
-from loadtester.keys import AUTHORIZER, DATABASE, GATES, HTTP_CLIENT, RUNNER, SETTINGS
+from loadtester.keys import AUTHORIZER, HTTP_CLIENT, RUNNER, SETTINGS, STATE
 from loadtester.logs import get_logger, is_enabled
 from loadtester.routes import LOG_FIELDS, events, gates, health, tasks
 from loadtester.settings import Settings
-from loadtester.store import open_state
+from loadtester.state.open import open_state
 from loadtester.tasks.base import TaskEnvironment
 from loadtester.tasks.runner import TaskRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_POLLED_PATHS = frozenset({"/healthz", "/metrics"})
+_POLLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _CHECK_PATHS = frozenset({"/gate/check", "/rollback/check", "/gate/approve", "/gate/halt"})
 
 
@@ -81,26 +80,14 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    app[DATABASE] = open_state(app[SETTINGS])
-    yield
-    app[DATABASE].close()
-
-
-async def _gate_store(app: web.Application) -> AsyncIterator[None]:
-    in_memory = app[SETTINGS].in_memory
-    store = app[GATES] = MemoryGateStore() if in_memory else SqliteGateStore(app[DATABASE])
-    metrics.GATES.source = lambda: (
-        ("rollback" if key.startswith("rollback.") else "gate", change.name,
-         change.namespace, change.is_open)
-        for key, change in store.states()
-    )
-    yield
-    metrics.GATES.source = None
+async def _state(app: web.Application) -> AsyncIterator[None]:
+    async with open_state(app[SETTINGS]) as state:
+        app[STATE] = state
+        yield
 
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:
-    app[RUNNER] = TaskRunner(TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT]))
+    app[RUNNER] = TaskRunner(TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT]), app[STATE].tasks)
     yield
     await app[RUNNER].shutdown(0)
 
@@ -115,7 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[AUTHORIZER] = NamespaceAuthorizer(settings.namespace_regexp)
     app.cleanup_ctx.extend(
-        [_http_client, _database, _gate_store, _task_runner, events.event_forwarding]
+        [_http_client, _state, _task_runner, events.event_forwarding]
     )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)

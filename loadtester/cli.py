@@ -61,8 +61,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("namespace-regexp", "serve only canaries whose namespace matches this regexp"),
     Flag("zap-encoding", "log encoding: json or console (default json)"),
     Flag("zap-replace-globals", "accepted for compatibility, ignored", _bool, is_bool=True),
-    Flag("state", f"directory of the embedded SQLite store, or 'memory' to keep nothing "
-         f"(default {default_state_dir()})"),
+    Flag("state", f"directory of the embedded SQLite store, 'memory' to keep nothing, or "
+         f"redis://[:password@]host:6379/0 (rediss:// for TLS) to share state between "
+         f"replicas (default {default_state_dir()})", secret=True),
     Flag("max-background-tasks", "background tasks allowed at once; past it POST / answers 429 "
          "(default 64)", _int),
     Flag("background-failures", "report: answer 500 on the next call after a background task "
@@ -85,6 +86,8 @@ FLAGS: tuple[Flag, ...] = (
          "with a count; 0 sends every one (default 5m)", parse_go_duration),
     Flag("event-max-age", "an event not delivered after this long is dead-lettered "
          "(default 24h)", parse_go_duration),
+    Flag("event-max-attempts", "an event whose delivery failed this many times is "
+         "dead-lettered; 0: no limit, -event-max-age decides (default 0)", _int),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
 
@@ -123,16 +126,17 @@ def _from_environment(environ: dict[str, str], given: set[str]) -> dict[str, Any
         file_var = flag.env + "_FILE"
         if flag.field in given:
             continue
-        if flag.env in environ:
-            if flag.name == "port" and "://" in environ[flag.env]:
-                # Kubernetes' service link of a Service named `loadtester`, not our setting
-                continue
-            values[flag.field] = _convert(flag, environ[flag.env], flag.env)
-        elif flag.secret and file_var in environ:
+        # a mounted Secret wins over a plain variable, which an image may set as a default
+        if flag.secret and file_var in environ:
             try:
                 values[flag.field] = Path(environ[file_var]).read_text().strip()
             except OSError as exc:
                 raise UsageError(f"cannot read {file_var}: {exc.strerror}") from None
+        elif flag.env in environ:
+            if flag.name == "port" and "://" in environ[flag.env]:
+                # Kubernetes' service link of a Service named `loadtester`, not our setting
+                continue
+            values[flag.field] = _convert(flag, environ[flag.env], flag.env)
     return values
 
 

@@ -8,6 +8,7 @@
     ├── PayloadTooLarge (413)
     ├── TooManyTasks (429)
     ├── ServiceUnavailable (503)
+    │   └── StoreUnavailable (503)  the state store (Redis) does not answer
     └── CheckFailed (500)  a task ran and failed: Flagger counts it as a failed check
         └── BackgroundTaskFailed (500)
 """
@@ -59,3 +60,7 @@ class CheckFailed(LoadtesterError):
 
 class BackgroundTaskFailed(CheckFailed):
     """The previous run of a background task failed; it has been started again."""
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The state store did not answer in time; the request can be tried again."""

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import aiohttp
 from aiohttp import web
 
 from loadtester.auth import NamespaceAuthorizer
 from loadtester.events.service import EventService
-from loadtester.gates import GateStore
 from loadtester.settings import Settings
+from loadtester.state.base import State
 from loadtester.tasks.runner import TaskRunner
 
 SETTINGS = web.AppKey("settings", Settings)
 AUTHORIZER = web.AppKey("authorizer", NamespaceAuthorizer)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
-DATABASE = web.AppKey("database", sqlite3.Connection)
-GATES = web.AppKey("gates", GateStore)
+STATE = web.AppKey("state", State)
 RUNNER = web.AppKey("runner", TaskRunner)
 EVENTS = web.AppKey("events", EventService)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import (
@@ -61,26 +61,12 @@ TASKS_SKIPPED = Counter(
     registry=REGISTRY,
 )
 
-# gates: read from the app's store on scrape, so gates kept across a restart show too
-GateStates = Callable[[], Iterable[tuple[str, str, str, bool]]]
-
-
-class GateMetrics(Collector):
-    """Renders loadtester_gate_open from the gate store of the running app."""
-
-    def __init__(self) -> None:
-        self.source: GateStates | None = None
-
-    def collect(self) -> Iterator[Metric]:
-        family = GaugeMetricFamily("loadtester_gate_open", "1 when a gate is open, 0 when closed",
-                                   labels=["gate", "canary", "namespace"])
-        for gate, canary, namespace, is_open in self.source() if self.source else ():
-            family.add_metric([gate, canary, namespace], int(is_open))
-        yield family
-
-
-GATES = GateMetrics()
-REGISTRY.register(GATES)
+# gates: counted in the app's store on each scrape, so gates kept across a restart and those
+# opened through another replica show too; one series per kind, however many canaries
+GATES_OPEN = Gauge(
+    "loadtester_gates_open", "Gates open now, by kind (gate or rollback)", ["gate"],
+    registry=REGISTRY,
+)
 
 # built-in load generator and parsed hey results: accumulated per series, rendered on scrape
 LOAD_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,

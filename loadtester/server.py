@@ -25,7 +25,7 @@ def serve(settings: Settings) -> int:
     """Serve until told to stop; returns the exit code."""
     configure_logging(settings.log_level, settings.zap_encoding, cache=True)
     log = get_logger()
-    log.info("starting", port=settings.port, state=settings.state,
+    log.info("starting", port=settings.port, state=settings.state_for_logs,
              timeout=settings.timeout, namespace_regexp=settings.namespace_regexp)
     try:
         web.run_app(
@@ -38,7 +38,7 @@ def serve(settings: Settings) -> int:
             loop=_event_loop(),
         )
     except (OSError, sqlite3.Error) as exc:
-        log.error("cannot serve", error=str(exc), state=settings.state)
+        log.error("cannot serve", error=str(exc), state=settings.state_for_logs)
         return 1
     log.info("stopped")
     return 0

@@ -7,10 +7,12 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MEMORY_STATE = "memory"
+REDIS_SCHEMES = ("redis://", "rediss://")
 
 
 def default_state_dir() -> str:
@@ -70,13 +72,45 @@ class Settings(BaseModel):
     event_webhook_url: str = ""
     event_fold_window: float = Field(default=300.0, ge=0)
     event_max_age: float = Field(default=24 * 3600.0, gt=0)
+    event_max_attempts: int = Field(default=0, ge=0)  # 0: no limit, only event_max_age
 
     _valid_regexp = field_validator("namespace_regexp")(valid_regexp)
+
+    @field_validator("state")
+    @classmethod
+    def _valid_state(cls, value: str) -> str:
+        if value.startswith(REDIS_SCHEMES):
+            parts = urlsplit(value)
+            try:
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                raise ValueError("invalid Redis URL: bad port") from None
+            if not parts.hostname and not parts.path:
+                raise ValueError("invalid Redis URL: no host")
+        elif "://" in value:
+            raise ValueError("must be a directory, 'memory', or a redis:// or rediss:// URL")
+        return value
 
     @property
     def in_memory(self) -> bool:
         """True when nothing is persisted (the Go service's behaviour)."""
         return self.state == MEMORY_STATE
+
+    @property
+    def state_backend(self) -> Literal["memory", "sqlite", "redis"]:
+        """Which store `state` names: memory, a SQLite directory, or a Redis URL."""
+        if self.in_memory:
+            return "memory"
+        return "redis" if self.state.startswith(REDIS_SCHEMES) else "sqlite"
+
+    @property
+    def state_for_logs(self) -> str:
+        """`state` with a Redis URL's password masked."""
+        parts = urlsplit(self.state)
+        if parts.password is None:
+            return self.state
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 
     @property
     def database_path(self) -> Path:

@@ -211,6 +211,9 @@ def test_help_forms(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
         (["-background-failures=sometimes"], "-background-failures"),
         (["-no-such-flag=1"], "-no-such-flag"),
         (["-port"], "-port"),
+        (["-state=redis://:secret@host:port/0"], "-state"),
+        (["-state=http://example.org/"], "-state"),
+        (["-event-max-attempts=-1"], "-event-max-attempts"),
     ],
 )
 def test_bad_values(
@@ -225,7 +228,21 @@ def test_bad_values(
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 1
-    assert flag in lines[0]
+    assert flag in lines[0] and "secret" not in lines[0]
+
+
+def test_state_url_from_a_mounted_secret(tmp_path: Path) -> None:
+    """LOADTESTER_STATE_FILE names a file holding the Redis URL; it wins over LOADTESTER_STATE."""
+    secret = tmp_path / "url"
+    secret.write_text("redis://:pw@redis.flagger:6379/0\n")
+    settings = parse_settings([], environ={"LOADTESTER_STATE": "/var/lib/loadtester",
+                                           "LOADTESTER_STATE_FILE": str(secret)})
+    assert settings.state == "redis://:pw@redis.flagger:6379/0"
+    assert settings.state_backend == "redis"
+    assert settings.state_for_logs == "redis://:***@redis.flagger:6379/0"
+    assert parse_settings(["-state=rediss://h:6380/1"], environ={}).state_backend == "redis"
+    assert parse_settings(["-state=memory"], environ={}).state_backend == "memory"
+    assert parse_settings(["-state=/tmp/x"], environ={}).state_backend == "sqlite"
 
 
 def test_bad_environment_value(

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from loadtester.gates import GateChange, MemoryGateStore, SqliteGateStore, gate_key, rollback_key
-from loadtester.store import open_database
+from loadtester.state.base import GateChange, gate_key, rollback_key
+from loadtester.state.open import open_database
+from loadtester.state.sqlite import SqliteGateStore
 from tests.conftest import ClientFactory
 
 PAYLOAD = {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "abc"}
@@ -170,33 +171,21 @@ def test_keys() -> None:
     assert rollback_key("podinfo", "test") == "rollback.podinfo.test"
 
 
-def test_memory_store() -> None:
-    """The memory store is closed by default and remembers who changed a gate."""
-    store = MemoryGateStore()
-    assert not store.is_open("a.b")
-    assert store.get("a.b") is None
-    store.set("a.b", GateChange(True, by="10.0.0.1", checksum="x"))
-    assert store.is_open("a.b")
-    assert store.get("a.b") == GateChange(True, by="10.0.0.1", checksum="x")
-    store.set("a.b", GateChange(False))
-    assert not store.is_open("a.b")
-
-
-def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:
+async def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:
     """The SQLite store keeps state and its audit fields across connections."""
     path = tmp_path / "db" / "loadtester.db"
     database = open_database(path)
     store = SqliteGateStore(database)
-    assert not store.is_open("a.b")
-    store.set("a.b", GateChange(True, by="10.0.0.1", checksum="x"))
-    store.set("rollback.a.b", GateChange(False, by="10.0.0.2"))
+    assert not await store.is_open("a.b")
+    await store.set("a.b", GateChange(True, by="10.0.0.1", checksum="x"))
+    await store.set("rollback.a.b", GateChange(False, by="10.0.0.2"))
     database.close()
     database = open_database(path)
     try:
         reopened = SqliteGateStore(database)
-        assert reopened.is_open("a.b")
-        assert not reopened.is_open("rollback.a.b")
-        change = reopened.get("a.b")
+        assert await reopened.is_open("a.b")
+        assert not await reopened.is_open("rollback.a.b")
+        change = await reopened.get("a.b")
         assert change is not None
         assert (change.is_open, change.by, change.checksum) == (True, "10.0.0.1", "x")
         assert change.at > 0

@@ -2,12 +2,15 @@
 
 The kustomize base is rendered with `kubectl kustomize` when kubectl is on PATH and, in any
 case, read as plain YAML (the base has no transformations, so both must give the same
-objects). The Dockerfile cannot be built here, so its key facts are checked statically and
-the ./loadtester shim it writes is run with sh.
+objects). The HA Component (k8s/examples/ha) is added to the base by `kubectl kustomize`
+when kubectl is on PATH and, in any case, by a small strategic merge written here for its
+patch; a test checks that both agree. The Dockerfile cannot be built here, so its key facts
+are checked statically and the ./loadtester shim it writes is run with sh.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -77,6 +80,10 @@ BASE_COMMANDS = frozenset({"grep", "sed", "cat", "echo", "test", "sh", "sleep"})
 GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 CANARY_FILES = ("canary.yaml", "canary-builtin-load.yaml")
 OVERLAY_FILES = ("deployment-patch.yaml", "state-pvc.yaml", "events-config.yaml")
+HA = EXAMPLES / "ha"
+# Strategic-merge keys of the lists the HA patch merges into; any other list is replaced.
+MERGE_KEYS = {"containers": "name", "env": "name", "volumes": "name", "volumeMounts": "mountPath"}
+REDIS_PORT = 6379
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -175,6 +182,78 @@ def example_canary(filename: str) -> Doc:
     return one(load_yaml(EXAMPLES / filename), "Canary")
 
 
+def merge_patch(base: Any, patch: Any, field: str = "") -> Any:
+    """Strategic merge, enough for the example patches: maps key by key (null deletes), lists
+    of MERGE_KEYS item by item on their key (`$patch: delete` drops one, new ones go first as
+    kustomize puts them), anything else replaced."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        merged = dict(base)
+        for key, value in patch.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = merge_patch(base.get(key), value, key)
+        return merged
+    if isinstance(base, list) and field in MERGE_KEYS:
+        key = MERGE_KEYS[field]
+        changes = {item[key]: item for item in patch}
+        known = {item[key] for item in base}
+        added = [item for item in patch if item[key] not in known]
+        kept = [item for item in base if changes.get(item[key], {}).get("$patch") != "delete"]
+        return added + [merge_patch(item, changes.get(item[key], {})) for item in kept]
+    return patch
+
+
+def load_component_plain(directory: Path) -> list[Doc]:
+    """The base plus a Component's resources, with its patch files merged by merge_patch."""
+    component = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    docs = load_plain(K8S) + load_plain(directory)
+    for entry in component.get("patches", []):
+        assert set(entry) == {"path"}, "only patch files are merged here"
+        for patch in load_yaml(directory / entry["path"]):
+            target = one(docs, patch["kind"], patch["metadata"]["name"])
+            docs[docs.index(target)] = merge_patch(target, patch)
+    return docs
+
+
+def write_ha_kustomization(directory: Path) -> Path:
+    """A kustomization that adds the HA Component to the base, as the Component documents."""
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S, directory)],
+        "components": [os.path.relpath(HA, directory)],
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return directory
+
+
+def pod_labels(workload: Doc) -> dict[str, str]:
+    """The labels of a Deployment's or StatefulSet's pod template."""
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def only_container(workload: Doc) -> Doc:
+    """The single container of a workload's pod template."""
+    [container] = workload["spec"]["template"]["spec"]["containers"]
+    result: Doc = container
+    return result
+
+
+def secret_values(secret: Doc) -> dict[str, str]:
+    """A Secret's keys and values, `data` decoded, `stringData` as is."""
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret.get("data", {}).items()}
+    return {**decoded, **secret.get("stringData", {})}
+
+
+def redis_options(args: list[str]) -> dict[str, str]:
+    """The `--name value` pairs of a redis-server command line."""
+    assert len(args) % 2 == 0 and all(a.startswith("--") for a in args[::2]), args
+    return dict(zip(args[::2], args[1::2], strict=True))
+
+
 # --- fixtures ----------------------------------------------------------------------------
 
 
@@ -206,6 +285,16 @@ def overlay(tmp_path: Path) -> list[Doc]:
     }
     (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     return kustomize(directory)
+
+
+@pytest.fixture(params=["kubectl", "yaml"])
+def ha(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
+    """The base with the HA Component, rendered by kubectl or merged by merge_patch."""
+    if request.param == "kubectl":
+        if KUBECTL is None:
+            pytest.skip("kubectl is not on PATH")
+        return kustomize(write_ha_kustomization(tmp_path))
+    return load_component_plain(HA)
 
 
 # --- the kustomize base ------------------------------------------------------------------
@@ -369,6 +458,155 @@ def test_overlay_mounts_the_events_config_and_secret(overlay: list[Doc]) -> None
         volume, key = mounted_file(path)
         assert volume["secret"]["secretName"] == secret["metadata"]["name"]
         assert key in {**secret.get("data", {}), **secret.get("stringData", {})}
+
+
+# --- the HA Component (k8s/examples/ha) ---------------------------------------------------
+
+
+def test_ha_merge_in_the_test_matches_kustomize(tmp_path: Path) -> None:
+    """merge_patch adds the HA Component to the base exactly as kubectl kustomize does."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+
+    def key(doc: Doc) -> str:
+        return json.dumps(doc, sort_keys=True)
+
+    rendered = kustomize(write_ha_kustomization(tmp_path))
+    assert sorted(map(key, load_component_plain(HA))) == sorted(map(key, rendered))
+
+
+def test_ha_component_leaves_the_namespace_to_its_user() -> None:
+    """No object of the Component names a namespace; the including kustomization sets it."""
+    docs = load_plain(HA)
+    assert docs
+    assert all("namespace" not in doc["metadata"] for doc in docs)
+
+
+def test_ha_runs_three_replicas(ha: list[Doc]) -> None:
+    """The load tester's Deployment runs three replicas."""
+    assert one(ha, "Deployment", "flagger-loadtester")["spec"]["replicas"] == 3
+
+
+def test_ha_disruption_budget_keeps_two_loadtester_pods(ha: list[Doc]) -> None:
+    """The PDB selects the Deployment's pods, not Redis's, and keeps two of the three up."""
+    deployment = one(ha, "Deployment", "flagger-loadtester")
+    spec = one(ha, "PodDisruptionBudget")["spec"]
+    selector = spec["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels(deployment).items()
+    assert not selector.items() <= pod_labels(one(ha, "StatefulSet")).items()
+    replicas = deployment["spec"]["replicas"]
+    kept = spec["minAvailable"] if "minAvailable" in spec else replicas - spec["maxUnavailable"]
+    assert kept == 2
+
+
+def test_ha_spreads_replicas_over_nodes_and_zones(ha: list[Doc]) -> None:
+    """Topology spread on hostname and zone (ScheduleAnyway) counts the load tester's pods."""
+    labels = pod_labels(one(ha, "Deployment", "flagger-loadtester"))
+    spread = {c["topologyKey"]: c for c in pod_spec(ha)["topologySpreadConstraints"]}
+    assert set(spread) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    for topology, constraint in spread.items():
+        assert constraint["maxSkew"] == 1, topology
+        assert constraint["labelSelector"]["matchLabels"].items() <= labels.items(), topology
+    assert spread["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "ScheduleAnyway"
+
+
+def test_ha_readiness_is_readyz_and_liveness_healthz(ha: list[Doc]) -> None:
+    """Readiness GETs /readyz, liveness still /healthz, both on the port the service listens."""
+    container = loadtester_container(ha)
+    listen = int(flag_value(container["command"], "port"))
+    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        get = container[probe]["httpGet"]
+        assert get["path"] == path, probe
+        assert resolve_port(container, get["port"]) == listen, probe
+
+
+def test_ha_state_url_is_a_key_of_the_mounted_secret(ha: list[Doc]) -> None:
+    """LOADTESTER_STATE_FILE is a key of a read-only Secret mount; LOADTESTER_STATE is gone."""
+    container = loadtester_container(ha)
+    env = env_of(container)
+    assert "LOADTESTER_STATE" not in env
+    path = PurePosixPath(env["LOADTESTER_STATE_FILE"])
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)]
+    assert mount["readOnly"] is True
+    volume = mounts_of(container, pod_spec(ha))[str(path.parent)]["secret"]
+    files = {item["path"]: item["key"] for item in volume.get("items", [])}
+    assert not files or path.name in files, "the Secret volume does not hold that file"
+    key = files.get(path.name, path.name)
+    secret = one(ha, "Secret", volume["secretName"])
+    assert key in secret_values(secret)
+
+
+def test_ha_environment_parses_to_the_redis_url(ha: list[Doc], tmp_path: Path) -> None:
+    """Over the image's ENV (LOADTESTER_STATE included), the pod's env selects the Secret's URL."""
+    container = loadtester_container(ha)
+    url = secret_values(one(ha, "Secret", "flagger-loadtester-state"))["url"]
+    (tmp_path / "url").write_text(url)
+    environ = {**dockerfile().env, **env_of(container), "LOADTESTER_STATE_FILE": f"{tmp_path}/url"}
+    settings = parse_settings(container["command"][1:], environ=environ)
+    assert settings.state == url
+
+
+def test_ha_state_url_reaches_redis_with_its_password(ha: list[Doc]) -> None:
+    """The URL names the Redis Service and port, with the password Redis and its probes use."""
+    secret = one(ha, "Secret", "flagger-loadtester-state")
+    values = secret_values(secret)
+    url = urlsplit(values["url"])
+    assert url.scheme == "redis"
+    service = one(ha, "Service", url.hostname)
+    statefulset = one(ha, "StatefulSet")
+    redis = only_container(statefulset)
+    [port] = service["spec"]["ports"]
+    assert port["port"] == url.port == REDIS_PORT
+    assert resolve_port(redis, port["targetPort"]) == REDIS_PORT
+    assert service["spec"]["selector"].items() <= pod_labels(statefulset).items()
+    loadtester = one(ha, "Service", "flagger-loadtester")["spec"]["selector"]
+    assert not loadtester.items() <= pod_labels(statefulset).items()
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in redis["env"] if "valueFrom" in e
+    }
+    password_var = re.fullmatch(r"\$\((\w+)\)", redis_options(redis["args"])["--requirepass"])
+    assert password_var is not None
+    for name in (password_var.group(1), "REDISCLI_AUTH"):
+        ref = from_secret[name]
+        assert ref["name"] == secret["metadata"]["name"], name
+        assert values[ref["key"]] == url.password, name
+
+
+def test_ha_redis_appends_to_a_claim_at_data(ha: list[Doc]) -> None:
+    """One Redis, appendonly yes / everysec, its /data on a volumeClaimTemplate, pinned image."""
+    statefulset = one(ha, "StatefulSet", "flagger-loadtester-redis")
+    assert statefulset["spec"]["replicas"] == 1
+    redis = only_container(statefulset)
+    options = redis_options(redis["args"])
+    assert (options["--appendonly"], options["--appendfsync"]) == ("yes", "everysec")
+    assert options.get("--dir", "/data") == "/data"
+    claims = {t["metadata"]["name"] for t in statefulset["spec"]["volumeClaimTemplates"]}
+    [data] = [m for m in redis["volumeMounts"] if m["mountPath"] == "/data"]
+    assert data["name"] in claims
+    name, _, tag = redis["image"].partition(":")
+    assert name in ("redis", "valkey/valkey") and re.fullmatch(r"\d+\.\d+\.\d+-alpine", tag)
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert "redis-cli -h 127.0.0.1 ping" in " ".join(redis[probe]["exec"]["command"]), probe
+
+
+def test_ha_redis_runs_as_non_root_on_a_read_only_root(ha: list[Doc]) -> None:
+    """Redis runs as a non-root uid, read-only root, no privilege escalation or capabilities."""
+    statefulset = one(ha, "StatefulSet", "flagger-loadtester-redis")
+    pod = statefulset["spec"]["template"]["spec"]["securityContext"]
+    context = only_container(statefulset)["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] != 0 and "fsGroup" in pod
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+
+
+def test_ha_keeps_the_base_security_context(ha: list[Doc]) -> None:
+    """The load tester keeps the base's read-only root, uid 10001 and pod security context."""
+    base = load_plain(K8S)
+    context = loadtester_container(ha)["securityContext"]
+    assert context == loadtester_container(base)["securityContext"]
+    assert (context["readOnlyRootFilesystem"], context["runAsUser"]) == (True, UID)
+    assert pod_spec(ha)["securityContext"] == pod_spec(base)["securityContext"]
 
 
 # --- the example Canaries ----------------------------------------------------------------

@@ -84,7 +84,7 @@ async def test_running_gauge_and_skipped(make_client: ClientFactory) -> None:
         value(before, "loadtester_tasks_skipped_total", type="cmd") + 1
     )
     runner = client.server.app[RUNNER]
-    runner.cancel_canary("metrics-b", "test", "test over")
+    await runner.cancel_canary("metrics-b", "test", "test over")
     await asyncio.gather(*(r.future for r in runner.running), return_exceptions=True)
     after = await scrape(client)
     assert value(after, "loadtester_tasks_running", type="cmd", mode="background") == (
@@ -94,28 +94,32 @@ async def test_running_gauge_and_skipped(make_client: ClientFactory) -> None:
 
 
 async def test_gate_gauge(make_client: ClientFactory) -> None:
-    """The gate gauge follows open and close per canary."""
+    """The gate gauges count open gates and open rollback gates."""
     client = await make_client()
     body = {"name": "metrics-c", "namespace": "test"}
     assert await post(client, "/gate/open", body) == 202
     samples = await scrape(client)
-    assert (
-        value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c", namespace="test")
-        == 1
-    )
+    assert value(samples, "loadtester_gates_open", gate="gate") == 1
+    assert value(samples, "loadtester_gates_open", gate="rollback") == 0
     assert await post(client, "/gate/close", body) == 202
     assert await post(client, "/rollback/open", body) == 202
     samples = await scrape(client)
-    assert (
-        value(samples, "loadtester_gate_open", gate="gate", canary="metrics-c", namespace="test")
-        == 0
-    )
-    assert (
-        value(
-            samples, "loadtester_gate_open", gate="rollback", canary="metrics-c", namespace="test"
-        )
-        == 1
-    )
+    assert value(samples, "loadtester_gates_open", gate="gate") == 0
+    assert value(samples, "loadtester_gates_open", gate="rollback") == 1
+
+
+async def test_metrics_do_not_grow_with_gates(make_client: ClientFactory) -> None:
+    """Thousands of open gates add no series to /metrics: its size stays the same."""
+    client = await make_client()
+    await post(client, "/gate/open", {"name": "first", "namespace": "test"})
+    async with client.get("/metrics") as response:
+        size = len(await response.read())
+    for index in range(2000):
+        await post(client, "/gate/open", {"name": f"c{index}", "namespace": "test"})
+    async with client.get("/metrics") as response:
+        text = await response.text()
+    assert 'loadtester_gates_open{gate="gate"} 2001.0' in text
+    assert abs(len(text) - size) < 2000  # request counters grow a little, never per gate
 
 
 async def test_http_requests(make_client: ClientFactory) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from loadtester.errors import BackgroundTaskFailed, TooManyTasks
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
+from loadtester.state.sqlite import SqliteTaskLedger
 from loadtester.tasks.base import Task, TaskEnvironment
 from loadtester.tasks.registry import build_task
 from loadtester.tasks.runner import TaskRunner
@@ -31,7 +33,8 @@ async def make_runner(
     async with aiohttp.ClientSession() as session:
 
         def make(**overrides: Any) -> TaskRunner:
-            runner = TaskRunner(TaskEnvironment(make_settings(**overrides), session))
+            runner = TaskRunner(TaskEnvironment(make_settings(**overrides), session),
+                                SqliteTaskLedger(sqlite3.connect(":memory:", isolation_level=None)))
             runners.append(runner)
             return runner
 
@@ -60,12 +63,12 @@ async def test_dedup_while_running(make_runner: RunnerFactory, tmp_path: Path) -
     runner = make_runner()
     log = tmp_path / "runs"
     cmd = f"echo run >> {log}; sleep 0.5"
-    assert runner.start_background(task(cmd)) == "started"
-    assert runner.start_background(task(cmd)) == "skipped"
-    assert runner.start_background(task(cmd)) == "skipped"
+    assert await runner.start_background(task(cmd)) == "started"
+    assert await runner.start_background(task(cmd)) == "skipped"
+    assert await runner.start_background(task(cmd)) == "skipped"
     await wait_idle(runner)
     assert log.read_text() == "run\n"
-    assert runner.start_background(task(cmd)) == "started"
+    assert await runner.start_background(task(cmd)) == "started"
     await wait_idle(runner)
     assert log.read_text() == "run\nrun\n"
 
@@ -73,9 +76,9 @@ async def test_dedup_while_running(make_runner: RunnerFactory, tmp_path: Path) -
 async def test_dedup_key_is_canary_and_command(make_runner: RunnerFactory) -> None:
     """Another canary or another command is a different task and starts."""
     runner = make_runner()
-    assert runner.start_background(task("sleep 5")) == "started"
-    assert runner.start_background(task("sleep 5", name="other")) == "started"
-    assert runner.start_background(task("sleep 5 ")) == "started"
+    assert await runner.start_background(task("sleep 5")) == "started"
+    assert await runner.start_background(task("sleep 5", name="other")) == "started"
+    assert await runner.start_background(task("sleep 5 ")) == "started"
     assert len(runner.running) == 3
 
 
@@ -86,10 +89,10 @@ async def test_background_failure_reported_and_restarted(
     runner = make_runner()
     log = tmp_path / "runs"
     cmd = f"echo run >> {log}; hye -z 1m"
-    runner.start_background(task(cmd))
+    await runner.start_background(task(cmd))
     await wait_idle(runner)
     with pytest.raises(BackgroundTaskFailed) as failed:
-        runner.start_background(task(cmd))
+        await runner.start_background(task(cmd))
     assert failed.value.status == 500
     assert failed.value.message.startswith("background task failed: exit status 127: ")
     assert "hye" in failed.value.message and "not found" in failed.value.message
@@ -106,42 +109,42 @@ async def test_background_success_clears_failure(
     runner = make_runner()
     flag = tmp_path / "flag"
     cmd = f"test -e {flag} || {{ touch {flag}; exit 3; }}"
-    runner.start_background(task(cmd))
+    await runner.start_background(task(cmd))
     await wait_idle(runner)
     with pytest.raises(BackgroundTaskFailed, match="exit status 3"):
-        runner.start_background(task(cmd))
+        await runner.start_background(task(cmd))
     await wait_idle(runner)
-    assert runner.start_background(task(cmd)) == "started"
+    assert await runner.start_background(task(cmd)) == "started"
     await wait_idle(runner)
-    assert runner.start_background(task(cmd)) == "started"
+    assert await runner.start_background(task(cmd)) == "started"
 
 
 async def test_failure_of_previous_revision_not_reported(make_runner: RunnerFactory) -> None:
     """A failure recorded for another checksum (an older revision) is not reported."""
     runner = make_runner()
-    runner.start_background(task("exit 1", checksum="aaa"))
+    await runner.start_background(task("exit 1", checksum="aaa"))
     await wait_idle(runner)
-    assert runner.start_background(task("exit 1", checksum="bbb")) == "started"
+    assert await runner.start_background(task("exit 1", checksum="bbb")) == "started"
 
 
 async def test_failures_ignored(make_runner: RunnerFactory) -> None:
     """With background_failures=ignore a failed run is restarted without an error."""
     runner = make_runner(background_failures="ignore")
-    runner.start_background(task("exit 1"))
+    await runner.start_background(task("exit 1"))
     await wait_idle(runner)
-    assert runner.start_background(task("exit 1")) == "started"
+    assert await runner.start_background(task("exit 1")) == "started"
 
 
 async def test_background_limit(make_runner: RunnerFactory) -> None:
     """Past max_background_tasks a new task is refused with 429; a duplicate is still skipped."""
     runner = make_runner(max_background_tasks=2)
-    runner.start_background(task("sleep 30"))
-    runner.start_background(task("sleep 31"))
+    await runner.start_background(task("sleep 30"))
+    await runner.start_background(task("sleep 31"))
     with pytest.raises(TooManyTasks) as refused:
-        runner.start_background(task("sleep 32"))
+        await runner.start_background(task("sleep 32"))
     assert refused.value.status == 429
     assert "too many background tasks" in refused.value.message
-    assert runner.start_background(task("sleep 30")) == "skipped"
+    assert await runner.start_background(task("sleep 30")) == "skipped"
 
 
 async def test_blocking_checks_run_concurrently(make_runner: RunnerFactory) -> None:
@@ -168,21 +171,21 @@ async def test_timeout_applies_to_background(make_runner: RunnerFactory, tmp_pat
     runner = make_runner(timeout=0.5, kill_grace=0.5)
     pids = tmp_path / "pids"
     cmd = f"sleep 300 & echo $$ $! > {pids}; wait"
-    runner.start_background(task(cmd))
+    await runner.start_background(task(cmd))
     await wait_idle(runner)
     assert await wait_gone([int(word) for word in pids.read_text().split()]) == []
     with pytest.raises(BackgroundTaskFailed, match="timed out"):
-        runner.start_background(task(cmd))
+        await runner.start_background(task(cmd))
 
 
 async def test_cancel_canary(make_runner: RunnerFactory, tmp_path: Path) -> None:
     """cancel_canary ends every background run of that canary and only of that canary."""
     runner = make_runner()
     pids = tmp_path / "pids"
-    runner.start_background(task(f"echo $$ > {pids}; sleep 300"))
-    runner.start_background(task("sleep 301", name="other"))
+    await runner.start_background(task(f"echo $$ > {pids}; sleep 300"))
+    await runner.start_background(task("sleep 301", name="other"))
     pgid = int(await wait_for_file(pids))
-    assert runner.cancel_canary("podinfo", "test", "test") == 1
+    assert await runner.cancel_canary("podinfo", "test", "test") == 1
     await asyncio.sleep(0)
     assert await wait_gone([pgid]) == []
     assert [r.task.payload.name for r in runner.running] == ["other"]
@@ -193,7 +196,7 @@ async def test_shutdown_ends_process_groups(make_runner: RunnerFactory, tmp_path
     runner = make_runner(kill_grace=1)
     bg_pids = tmp_path / "bg"
     check_pids = tmp_path / "check"
-    runner.start_background(task(f"sleep 300 & echo $$ $! > {bg_pids}; wait"))
+    await runner.start_background(task(f"sleep 300 & echo $$ $! > {bg_pids}; wait"))
     check = asyncio.ensure_future(
         runner.run_blocking(task(f"sleep 300 & echo $$ $! > {check_pids}; wait", kind="bash"))
     )

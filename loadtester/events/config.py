@@ -8,7 +8,7 @@ the -slack-url style flags define. Any mistake is a ConfigError naming the file 
       - match: {eventType: Warning, phases: [Failed], namespace: "^prod-", canary: "",
                 message: "(?i)rolling back"}
         sinks: [team-slack, am]
-    delivery: {fold_window: 5m, max_age: 24h, min_backoff: 1s, max_backoff: 5m}
+    delivery: {fold_window: 5m, max_age: 24h, max_attempts: 0, min_backoff: 1s, max_backoff: 5m}
 
 Without `routes` every sink gets every event.
 """
@@ -86,6 +86,7 @@ class DeliveryModel(BaseModel):
 
     fold_window: Duration | None = None
     max_age: Duration | None = None
+    max_attempts: int | None = Field(default=None, ge=0)
     min_backoff: Duration = 1.0
     max_backoff: Duration = 300.0
     concurrency: int = Field(default=16, ge=1, le=1024)
@@ -101,10 +102,12 @@ class FileModel(BaseModel):
 
 @dataclass(frozen=True)
 class Delivery:
-    """How the outbox delivers: folding window, dead-letter age, backoff bounds."""
+    """How events are delivered: folding window, dead-letter age and attempts (0: no limit),
+    backoff bounds, attempts at once."""
 
     fold_window: float = DEFAULT_FOLD_WINDOW
     max_age: float = DEFAULT_MAX_AGE
+    max_attempts: int = 0
     min_backoff: float = 1.0
     max_backoff: float = 300.0
     concurrency: int = 16
@@ -273,6 +276,8 @@ def load_event_config(settings: Settings) -> EventConfig:
                      or wanted.fold_window is None else wanted.fold_window),
         max_age=(settings.event_max_age if "event_max_age" in chosen
                  or wanted.max_age is None else wanted.max_age),
+        max_attempts=(settings.event_max_attempts if "event_max_attempts" in chosen
+                      or wanted.max_attempts is None else wanted.max_attempts),
         min_backoff=wanted.min_backoff,
         max_backoff=max(wanted.max_backoff, wanted.min_backoff),
         concurrency=wanted.concurrency,

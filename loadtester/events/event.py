@@ -14,6 +14,7 @@ from loadtester.models import WebhookPayload
 
 FLAGGER_KEYS = frozenset({"eventMessage", "eventType", "timestamp"})
 EVENT_TYPES = frozenset({"Normal", "Warning"})
+INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,7 @@ class Event:
             )
         received = time.time() if now is None else now
         raw_ts = metadata.get("timestamp", "")
-        if raw_ts:
-            try:
-                timestamp = int(raw_ts)
-            except ValueError:
-                raise InvalidPayload(
-                    "invalid event: metadata.timestamp must be Unix milliseconds"
-                ) from None
-        else:
-            timestamp = int(received * 1000)
+        timestamp = _timestamp(raw_ts) if raw_ts else int(received * 1000)
         return cls(payload.name, payload.namespace, payload.phase, payload.checksum, message,
                    event_type, timestamp, metadata, received)
 
@@ -104,6 +97,14 @@ class Event:
                    data["message"], data["eventType"], int(data["timestamp"]),
                    dict(data["metadata"]), float(data["receivedAt"]))
 
+    @classmethod
+    def from_stored(cls, text: str) -> Event | None:
+        """A stored event, or None when it cannot be read back (then it can only be dead)."""
+        try:
+            return cls.from_json(text)
+        except Exception:  # any shape of damage: bad JSON, missing keys, wrong types
+            return None
+
     def context(self, count: int = 1) -> dict[str, Any]:
         """What message templates see."""
         return {
@@ -114,6 +115,20 @@ class Event:
             "metadata": dict(self.metadata), "user_metadata": self.user_metadata,
             "count": count,
         }
+
+
+def _timestamp(raw: str) -> int:
+    """Unix milliseconds that a datetime and a signed 64-bit integer can both hold."""
+    try:
+        timestamp = int(raw)
+        if not -INT64 <= timestamp < INT64:
+            raise OverflowError
+        datetime.fromtimestamp(timestamp / 1000, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidPayload(
+            "invalid event: metadata.timestamp must be Unix milliseconds between years 1 and 9999"
+        ) from None
+    return timestamp
 
 
 def sample_event() -> Event:

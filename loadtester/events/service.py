@@ -1,8 +1,9 @@
-"""The event service: validate, route, store in the outbox, wake the dispatcher."""
+"""The event service: validate, route, store in the event queue, wake the dispatcher."""
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,14 +11,15 @@ from dataclasses import dataclass
 import aiohttp
 
 from loadtester import metrics
+from loadtester.errors import StoreUnavailable
 from loadtester.events.config import EventConfig, load_event_config
 from loadtester.events.dispatcher import Dispatcher
 from loadtester.events.event import Event
-from loadtester.events.outbox import Enqueued, Outbox
 from loadtester.events.router import Router
 from loadtester.logs import get_logger
 from loadtester.models import PHASES, WebhookPayload
 from loadtester.settings import Settings
+from loadtester.state.base import Enqueued, EventQueue
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,13 @@ class Receipt:
 class EventService:
     """Takes events in; the dispatcher delivers them."""
 
-    def __init__(self, config: EventConfig, outbox: Outbox, dispatcher: Dispatcher) -> None:
+    def __init__(self, config: EventConfig, queue: EventQueue, dispatcher: Dispatcher) -> None:
         self.config = config
-        self.outbox = outbox
+        self.queue = queue
         self.router = Router(config)
         self._dispatcher = dispatcher
 
-    def receive(self, payload: WebhookPayload, only: str | None = None) -> Receipt:
+    async def receive(self, payload: WebhookPayload, only: str | None = None) -> Receipt:
         """Store the event for its sinks (or for sink `only`); raise InvalidPayload, NotFound."""
         targets = [self.router.sink(only)] if only is not None else None
         event = Event.from_payload(payload)
@@ -48,8 +50,8 @@ class EventService:
         else:
             targets = [sink for sink in targets if sink.accepts(event)]
         names = [sink.name for sink in targets]
-        stored = self.outbox.enqueue(event, names, event.identity(only or ""),
-                                     self.config.delivery.fold_window)
+        stored = await self.queue.enqueue(event, names, event.identity(only or ""),
+                                          self.config.delivery.fold_window, time.time())
         log = get_logger(canary=event.name, namespace=event.namespace, phase=event.phase,
                          type=event.event_type)
         if stored.duplicate:
@@ -60,28 +62,29 @@ class EventService:
             log.debug("event stored", queued=list(stored.queued), folded=list(stored.folded),
                       message=event.message)
         if stored.queued:
-            self._dispatcher.wake()
+            self._dispatcher.added(stored.queued)
         return Receipt(event, stored)
 
 
 @asynccontextmanager
 async def open_event_service(
-    settings: Settings, database: sqlite3.Connection
+    settings: Settings, queue: EventQueue
 ) -> AsyncIterator[EventService]:
-    """Load the config, open the outbox and start delivering; stop on exit."""
+    """Load the config and start delivering what the queue holds; stop on exit."""
     config = load_event_config(settings)
-    outbox = Outbox(database)
     async with aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=60),
         headers={"User-Agent": "flagger-loadtester-events"},
     ) as session:
-        dispatcher = Dispatcher(outbox, config.sinks, config.delivery, session)
+        dispatcher = Dispatcher(queue, config.sinks, config.delivery, session)
         dispatcher.start()
-        log = get_logger()
-        log.info("event forwarding ready", sinks=sorted(config.sinks),
-                 routes=None if config.routes is None else len(config.routes),
-                 pending=outbox.counts().get("pending", 0))
+        pending: int | None = None
+        with contextlib.suppress(StoreUnavailable):  # the dispatcher retries on its own
+            pending = sum((await queue.depth()).values())
+        get_logger().info("event forwarding ready", sinks=sorted(config.sinks),
+                          routes=None if config.routes is None else len(config.routes),
+                          pending=pending)
         try:
-            yield EventService(config, outbox, dispatcher)
+            yield EventService(config, queue, dispatcher)
         finally:
             await dispatcher.close()

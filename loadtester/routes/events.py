@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from loadtester.events.service import open_event_service
-from loadtester.keys import DATABASE, EVENTS, RUNNER, SETTINGS
+from loadtester.keys import EVENTS, RUNNER, SETTINGS, STATE
 from loadtester.models import TERMINAL_PHASES
 from loadtester.routes import read_payload
 
@@ -16,16 +16,16 @@ async def receive(request: web.Request) -> web.Response:
     """Store the event for every routed sink, or for the sink named in the path."""
     payload = await read_payload(request)
     only = request.match_info.get("sink")
-    request.app[EVENTS].receive(payload, only)
+    await request.app[EVENTS].receive(payload, only)
     if payload.phase in TERMINAL_PHASES:
-        request.app[RUNNER].cancel_canary(payload.name, payload.namespace,
-                                          f"canary phase {payload.phase}")
+        await request.app[RUNNER].cancel_canary(payload.name, payload.namespace,
+                                                f"canary phase {payload.phase}")
     return web.Response(status=202)
 
 
 async def event_forwarding(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx resource: the outbox and its delivery workers."""
-    async with open_event_service(app[SETTINGS], app[DATABASE]) as service:
+    async with open_event_service(app[SETTINGS], app[STATE].events) as service:
         app[EVENTS] = service
         yield
 

@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from loadtester.gates import GateChange, gate_key, rollback_key
-from loadtester.keys import GATES
+from loadtester.keys import STATE
 from loadtester.logs import get_logger
 from loadtester.routes import read_payload
+from loadtester.state.base import GateChange, gate_key, rollback_key
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 KeyOf = Callable[[str, str], str]
@@ -28,7 +28,7 @@ async def halt(_request: web.Request) -> web.Response:
 def _check(gate: str, key_of: KeyOf) -> Handler:
     async def check(request: web.Request) -> web.Response:
         payload = await read_payload(request)
-        is_open = request.app[GATES].is_open(key_of(payload.name, payload.namespace))
+        is_open = await request.app[STATE].gates.is_open(key_of(payload.name, payload.namespace))
         if is_open:
             return web.Response(text="Approved")
         return web.Response(status=403, text="Forbidden")
@@ -42,7 +42,7 @@ def _switch(gate: str, key_of: KeyOf, is_open: bool) -> Handler:
         who = request.headers.get("X-Forwarded-For") or request.remote or ""
         change = GateChange(is_open, by=who, checksum=payload.checksum, name=payload.name,
                             namespace=payload.namespace)
-        request.app[GATES].set(key_of(payload.name, payload.namespace), change)
+        await request.app[STATE].gates.set(key_of(payload.name, payload.namespace), change)
         get_logger(**payload.log_fields()).info(
             f"{gate} {'opened' if is_open else 'closed'}", remote=who, checksum=payload.checksum
         )

@@ -16,10 +16,10 @@ async def run_task(request: web.Request) -> web.Response:
     payload = await read_payload(request)
     runner = request.app[RUNNER]
     if payload.phase in TERMINAL_PHASES:
-        runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")
+        await runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")
     task = build_task(payload)
     if task.background:
-        runner.start_background(task)
+        await runner.start_background(task)
         return web.Response(status=202)
     result = await runner.run_blocking(task)
     if not result.ok:

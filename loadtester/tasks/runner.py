@@ -1,24 +1,31 @@
-"""The one supervisor of task runs: de-duplication, limits, failure reports, shutdown."""
+"""The one supervisor of task runs: de-duplication, limits, failure reports, shutdown.
+
+Background runs are de-duplicated across replicas through the TaskLedger: a run holds a lease
+that this runner renews every LEASE_SECONDS / 3; a lease that is revoked (the canary's release
+ended, on any replica) or lost cancels the run at the next renewal.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from loadtester import metrics
-from loadtester.errors import BackgroundTaskFailed, ServiceUnavailable, TooManyTasks
+from loadtester.errors import (
+    BackgroundTaskFailed,
+    ServiceUnavailable,
+    StoreUnavailable,
+    TooManyTasks,
+)
 from loadtester.logs import get_logger
+from loadtester.state.base import LEASE_SECONDS, Failure, TaskLedger
 from loadtester.tasks.base import Task, TaskEnvironment, TaskResult
 
 StartOutcome = Literal["started", "skipped"]
-
-
-@dataclass(frozen=True)
-class _Failure:
-    reason: str
-    checksum: str
 
 
 @dataclass(frozen=True)
@@ -33,13 +40,15 @@ class RunningTask:
 class TaskRunner:
     """Runs blocking checks concurrently and background tasks once per key."""
 
-    def __init__(self, env: TaskEnvironment) -> None:
+    def __init__(self, env: TaskEnvironment, ledger: TaskLedger) -> None:
         self._env = env
+        self._ledger = ledger
+        self._owner = uuid.uuid4().hex
         self._limit = env.settings.max_background_tasks
         self._report_failures = env.settings.background_failures == "report"
         self._running: dict[str, RunningTask] = {}
-        self._failures: dict[str, _Failure] = {}
         self._blocking: set[asyncio.Task[TaskResult]] = set()
+        self._renewer: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
@@ -59,58 +68,100 @@ class TaskRunner:
                 raise ServiceUnavailable("check ended: the service is shutting down") from None
             raise
 
-    def start_background(self, task: Task) -> StartOutcome:
-        """Start a background run unless the same one is running.
+    async def start_background(self, task: Task) -> StartOutcome:
+        """Start a background run unless the same one is running, here or on another replica.
 
         Raises BackgroundTaskFailed (after starting it again) when the previous run of the
-        same task failed, so that Flagger sees it; TooManyTasks past the limit.
+        same task failed, so that Flagger sees it; TooManyTasks past the limit;
+        StoreUnavailable when the state store does not answer.
         """
         log = get_logger(**task.payload.log_fields(), type=task.type, task=task.description)
         if task.key in self._running:
-            metrics.TASKS_SKIPPED.labels(task.type).inc()
-            log.info("task skipped: already running")
-            return "skipped"
+            return self._skipped(task, log, "already running")
         if len(self._running) >= self._limit:
             log.warning("task refused: background limit reached", limit=self._limit)
             raise TooManyTasks(f"too many background tasks running ({self._limit}); "
                                "try again later")
-        failure = self._failures.pop(task.key, None)
-        future = asyncio.ensure_future(self._supervise(task, "background"))
+        if not await self._ledger.claim(task.key, task.payload.canary, self._owner,
+                                        LEASE_SECONDS):
+            return self._skipped(task, log, "already running on another replica")
+        try:
+            failure = await self._ledger.take_failure(task.key)
+        except StoreUnavailable:
+            with contextlib.suppress(StoreUnavailable):
+                await self._ledger.release(task.key, self._owner, None)
+            raise
+        future = asyncio.ensure_future(self._background(task))
         self._running[task.key] = RunningTask(task, future, time.time())
-        future.add_done_callback(lambda _: self._finished(task))
+        if self._renewer is None:
+            self._renewer = asyncio.ensure_future(self._renew_leases())
         if failure and self._report_failures and _same_revision(failure, task):
             raise BackgroundTaskFailed(failure.reason)
         return "started"
 
-    def _finished(self, task: Task) -> None:
-        running = self._running.get(task.key)
-        if running is None or not running.future.done():
-            return
-        del self._running[task.key]
-        if running.future.cancelled():
-            return
-        result = running.future.result()
-        if not result.ok:
-            self._failures[task.key] = _Failure(result.reason, task.payload.checksum)
+    @staticmethod
+    def _skipped(task: Task, log: Any, why: str) -> StartOutcome:
+        metrics.TASKS_SKIPPED.labels(task.type).inc()
+        log.info(f"task skipped: {why}")
+        return "skipped"
 
-    def cancel_canary(self, name: str, namespace: str, why: str) -> int:
-        """Stop every background run of one canary; returns how many were stopped."""
+    async def _background(self, task: Task) -> TaskResult:
+        """One background run; its lease is given up (with its failure) when it ends."""
+        failure = None
+        try:
+            result = await self._supervise(task, "background")
+            if not result.ok:
+                failure = Failure(result.reason, task.payload.checksum)
+            return result
+        finally:
+            try:
+                await self._ledger.release(task.key, self._owner, failure)
+            except StoreUnavailable as exc:
+                get_logger(**task.payload.log_fields(), task=task.description).warning(
+                    "task end not recorded: its lease lapses by itself", error=exc.message)
+            self._running.pop(task.key, None)
+
+    async def _renew_leases(self) -> None:
+        """Keep this runner's leases; cancel the runs whose lease was revoked or lost."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            if not self._running:
+                continue
+            try:
+                lost = await self._ledger.renew(list(self._running), self._owner, LEASE_SECONDS)
+            except StoreUnavailable as exc:
+                get_logger().warning("task leases not renewed", error=exc.message)
+                continue
+            for key in lost:
+                running = self._running.get(key)
+                if running is not None:
+                    self._cancel(running, "its lease was revoked or lapsed")
+
+    async def cancel_canary(self, name: str, namespace: str, why: str) -> int:
+        """Stop every background run of one canary, here now and on other replicas at their
+        next renewal; returns how many were stopped here."""
         stopped = 0
         for running in self.running:
             payload = running.task.payload
             if payload.name == name and payload.namespace == namespace:
-                get_logger(**payload.log_fields(), type=running.task.type,
-                           task=running.task.description).info("task cancelled", why=why)
-                running.future.cancel()
+                self._cancel(running, why)
                 stopped += 1
+        await self._ledger.revoke(f"{name}.{namespace}")
         return stopped
+
+    @staticmethod
+    def _cancel(running: RunningTask, why: str) -> None:
+        get_logger(**running.task.payload.log_fields(), type=running.task.type,
+                   task=running.task.description).info("task cancelled", why=why)
+        running.future.cancel()
 
     async def shutdown(self, grace: float) -> None:
         """Let blocking checks finish for `grace` seconds, then end everything."""
         self._closing = True
         if self._blocking:
             await asyncio.wait(set(self._blocking), timeout=grace)
-        pending = [*self._blocking, *(running.future for running in self.running)]
+        renewer = [self._renewer] if self._renewer is not None else []
+        pending = [*self._blocking, *(running.future for running in self.running), *renewer]
         for future in pending:
             future.cancel()
         if pending:
@@ -142,7 +193,7 @@ class TaskRunner:
             metrics.TASK_DURATION.labels(task.type).observe(time.monotonic() - started)
 
 
-def _same_revision(failure: _Failure, task: Task) -> bool:
+def _same_revision(failure: Failure, task: Task) -> bool:
     # a failure of the previous revision says nothing about the new one
     return not failure.checksum or not task.payload.checksum or (
         failure.checksum == task.payload.checksum)

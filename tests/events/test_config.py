@@ -94,6 +94,14 @@ def test_flags_win_over_the_file_delivery_section(tmp_path: Path) -> None:
     assert _load(tmp_path, text).delivery.fold_window == 10
 
 
+def test_max_attempts_from_the_file_or_the_flag(tmp_path: Path) -> None:
+    """delivery.max_attempts sets the limit; -event-max-attempts beats it; 0 is no limit."""
+    text = "sinks: {}\ndelivery: {max_attempts: 5}\n"
+    assert _load(tmp_path, text).delivery.max_attempts == 5
+    assert _load(tmp_path, text, event_max_attempts=2).delivery.max_attempts == 2
+    assert _load(tmp_path, "sinks: {}\n").delivery.max_attempts == 0
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("sinks:\n  chat:\n    type: slack\n    urll: http://x\n",
      ":4: sinks.chat.urll: Extra inputs are not permitted"),
@@ -116,6 +124,7 @@ def test_flags_win_over_the_file_delivery_section(tmp_path: Path) -> None:
     ("sinks:\n  c: {type: slack, url: 'ftp://x'}\n", ":2: sinks.c.url: the URL must start"),
     ("sinks:\n  c: [\n", ":3: invalid YAML"),
     ("delivery:\n  max_age: soon\n", ":2: delivery.max_age: invalid duration"),
+    ("delivery:\n  max_attempts: -1\n", ":2: delivery.max_attempts: Input should be greater"),
 ])
 def test_mistakes_name_the_line(tmp_path: Path, text: str, expected: str) -> None:
     """A wrong file raises ConfigError: one line with the file, line number and problem."""

@@ -65,7 +65,7 @@ async def test_client_error_is_dead_lettered(make_client: Any, make_receiver: An
         await hook.wait_for(1)
         await asyncio.sleep(0.3)
     assert len(hook.requests) == 1
-    assert client.app[EVENTS].outbox.counts() == {"dead": 1}
+    assert await client.app[EVENTS].queue.counts() == {"dead": 1}
     assert dead._value.get() == before + 1
     (line,) = [log for log in logs if log["event"] == "event dead-lettered"]
     assert line["reason"] == "HTTP 404: no_service"
@@ -80,10 +80,10 @@ async def test_dead_letter_after_max_age(make_client: Any, make_receiver: Any,
     client = await make_client(config=_config(tmp_path, hook.url, max_age="500ms"))
     assert (await client.post("/events", json=event())).status == 202
     for _ in range(100):
-        if client.app[EVENTS].outbox.counts().get("dead"):
+        if (await client.app[EVENTS].queue.counts()).get("dead"):
             break
         await asyncio.sleep(0.05)
-    assert client.app[EVENTS].outbox.counts() == {"dead": 1}
+    assert await client.app[EVENTS].queue.counts() == {"dead": 1}
     attempts = len(hook.requests)
     await asyncio.sleep(0.4)
     assert len(hook.requests) == attempts >= 2

@@ -129,4 +129,4 @@ async def test_memory_state_keeps_the_same_behaviour(make_client: Any,
     await hook.wait_for(1)
     await asyncio.sleep(0.2)
     assert len(hook.requests) == 1
-    assert client.app[EVENTS].outbox.counts() == {"delivered": 1}
+    assert await client.app[EVENTS].queue.counts() == {"delivered": 1}
