@@ -14,9 +14,7 @@ from pathlib import Path
 
 from loadtester.logs import get_logger
 from loadtester.settings import Settings
-from loadtester.state import redis as redis_state
 from loadtester.state.base import State
-from loadtester.state.redis_events import RedisEventQueue
 from loadtester.state.sqlite import SqliteGateStore, SqliteTaskLedger
 from loadtester.state.sqlite_events import SqliteEventQueue
 
@@ -69,6 +67,10 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         finally:
             connection.close()
         return
+    # imported here: a service without Redis does not pay for the client's memory
+    from loadtester.state import redis as redis_state
+    from loadtester.state.redis_events import RedisEventQueue
+
     client = redis_state.connect(settings.state)
 
     @redis_state.answers_or_unavailable
