@@ -80,7 +80,7 @@ def test_background_task_runs_once_across_replicas(start_service: StartService,
 
     started = time.monotonic()
     wait_until(restarted, within=25)
-    assert time.monotonic() - started < 16  # the lease lapses within 15 s
+    assert time.monotonic() - started < 15  # the lease lapses within 12 s
 
 
 def test_background_failure_is_reported_once(start_service: StartService,

@@ -15,7 +15,7 @@ from loadtester.events.event import Event
 # a closed gate is forgotten this long after its last change
 KEEP_CLOSED_GATES = 7 * 24 * 3600.0
 # a background task's claim lapses this long after its last renewal (its replica died)
-LEASE_SECONDS = 15.0
+LEASE_SECONDS = 12.0
 # a delivery attempt holds its lane this long; a replica killed during it is taken over then
 DELIVERY_LEASE_SECONDS = 20.0
 KEEP_EVENT_KEYS = 24 * 3600.0
