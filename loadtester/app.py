@@ -12,11 +12,12 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from loadtester import metrics
-from loadtester.auth import NamespaceAuthorizer
 from loadtester.errors import LoadtesterError
-from loadtester.keys import AUTHORIZER, HTTP_CLIENT, RUNNER, SETTINGS, STATE
+from loadtester.keys import HTTP_CLIENT, POLICY, RUNNER, SETTINGS, STATE
 from loadtester.logs import get_logger, is_enabled
-from loadtester.routes import LOG_FIELDS, events, gates, health, tasks
+from loadtester.policy import CommandPolicy
+from loadtester.redact import redact
+from loadtester.routes import LOG_FIELDS, authorization, events, gates, health, tasks
 from loadtester.settings import Settings
 from loadtester.state.open import open_state
 from loadtester.tasks.base import TaskEnvironment
@@ -36,8 +37,9 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         response = await handler(request)
     except LoadtesterError as error:
-        response = web.Response(status=error.status, text=error.message)
-        reason = error.message
+        # Flagger copies the body into its events (and on to Slack): no secret may reach it
+        reason = redact(error.message)
+        response = web.Response(status=error.status, text=reason)
     except web.HTTPException as error:
         response = web.Response(status=error.status, text=error.reason)
     except Exception:
@@ -100,9 +102,9 @@ def create_app(settings: Settings) -> web.Application:
     """The whole service; no I/O happens until the app starts."""
     app = web.Application(middlewares=[answer_errors], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[AUTHORIZER] = NamespaceAuthorizer(settings.namespace_regexp)
+    app[POLICY] = CommandPolicy(settings.allow_cmd)
     app.cleanup_ctx.extend(
-        [_http_client, _state, _task_runner, events.event_forwarding]
+        [authorization, _http_client, _state, _task_runner, events.event_forwarding]
     )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from loadtester.durations import parse_go_duration
+from loadtester.proctitle import hide_secret_arguments
 from loadtester.settings import Settings, default_state_dir
 
 ENV_PREFIX = "LOADTESTER_"
@@ -26,6 +27,7 @@ class Flag:
     parse: Callable[[str], Any] = str
     is_bool: bool = False
     secret: bool = False
+    repeatable: bool = False  # may be given several times; its variable holds one a line
 
     @property
     def field(self) -> str:
@@ -64,8 +66,18 @@ FLAGS: tuple[Flag, ...] = (
     Flag("state", f"directory of the embedded SQLite store, 'memory' to keep nothing, or "
          f"redis://[:password@]host:6379/0 (rediss:// for TLS) to share state between "
          f"replicas (default {default_state_dir()})", secret=True),
+    Flag("token-file", "file of 'NAMESPACE TOKEN [NAME]' lines: payload endpoints then need "
+         "the namespace's token (metadata.token or Authorization: Bearer), gate changes the "
+         "header; '*' is any namespace"),
+    Flag("allow-cmd", "regexp a cmd, bash, helm, helmv3 or kubectl command must fully match; "
+         "repeat it for several (environment: one a line); unset: any command",
+         repeatable=True),
+    Flag("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is "
+         "believed in the audit of gate changes (default: none)"),
     Flag("max-background-tasks", "background tasks allowed at once; past it POST / answers 429 "
          "(default 64)", _int),
+    Flag("max-checks", "blocking checks (bash, helm, kubectl, concord, load with wait) allowed "
+         "at once; past it POST / answers 429 (default 256)", _int),
     Flag("background-failures", "report: answer 500 on the next call after a background task "
          "failed; ignore: the Go behaviour (default report)"),
     Flag("kill-grace", "time between SIGTERM and SIGKILL of a task's process group (default 2s)",
@@ -90,6 +102,7 @@ FLAGS: tuple[Flag, ...] = (
          "dead-lettered; 0: no limit, -event-max-age decides (default 0)", _int),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
+_SECRET_NAMES = frozenset(flag.name for flag in FLAGS if flag.secret)
 
 
 class UsageError(Exception):
@@ -136,7 +149,12 @@ def _from_environment(environ: dict[str, str], given: set[str]) -> dict[str, Any
             if flag.name == "port" and "://" in environ[flag.env]:
                 # Kubernetes' service link of a Service named `loadtester`, not our setting
                 continue
-            values[flag.field] = _convert(flag, environ[flag.env], flag.env)
+            if flag.repeatable:
+                values[flag.field] = tuple(_convert(flag, line.strip(), flag.env)
+                                           for line in environ[flag.env].splitlines()
+                                           if line.strip())
+            else:
+                values[flag.field] = _convert(flag, environ[flag.env], flag.env)
     return values
 
 
@@ -160,7 +178,8 @@ def _from_arguments(args: Sequence[str]) -> dict[str, Any]:
                 position += 1
             else:
                 raise UsageError(f"flag needs an argument: -{name}")
-        values[flag.field] = _convert(flag, raw, f"flag -{name}")
+        value = _convert(flag, raw, f"flag -{name}")
+        values[flag.field] = (*values.get(flag.field, ()), value) if flag.repeatable else value
     return values
 
 
@@ -187,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_main(args[1:])
     if args and args[0] == "serve":
         args = args[1:]
+    # first thing: the title shows the secrets until then
+    secret_flags = hide_secret_arguments(_SECRET_NAMES) if argv is None else []
     if any(arg.lstrip("-") in ("h", "help") for arg in args):
         print(usage())
         return 0
@@ -202,6 +223,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"loadtester: {exc}", file=sys.stderr)
         return 2
+    from loadtester.auth import TokenFileError, load_token_file
+
+    try:
+        if settings.token_file:
+            load_token_file(settings.token_file)
+    except TokenFileError as exc:
+        print(f"loadtester: {exc}", file=sys.stderr)
+        return 2
     from loadtester.server import serve
 
-    return serve(settings)
+    return serve(settings, secret_flags=secret_flags)

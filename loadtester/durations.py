@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["format_duration", "parse_go_duration"]
+__all__ = ["MAX_DURATION", "format_duration", "parse_go_duration"]
 
 _UNITS: dict[str, float] = {
     "ns": 1e-9,
@@ -17,6 +17,7 @@ _UNITS: dict[str, float] = {
     "h": 3600.0,
 }
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+MAX_DURATION = (2**63 - 1) / 1e9  # Go's time.Duration is int64 nanoseconds: about 292 years
 
 
 def parse_go_duration(text: str) -> float:
@@ -50,6 +51,8 @@ def parse_go_duration(text: str) -> float:
             raise ValueError(f"invalid duration {raw!r}: expected e.g. 10s, 500ms, 1m30s")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
+    if not total <= MAX_DURATION:
+        raise ValueError(f"invalid duration {raw!r}: out of range (at most about 292 years)")
     return sign * total
 
 
@@ -63,5 +66,8 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1e3:.0f}ms"
     if seconds < 60.0:
         return f"{seconds:.2f}".rstrip("0").rstrip(".") + "s"
-    minutes, secs = divmod(seconds, 60.0)
-    return f"{int(minutes)}m{secs:.0f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m{secs}s"  # Go's way: 1h0m0s

@@ -3,10 +3,12 @@
     LoadtesterError (500)
     ├── BadRequest (400)
     │   └── InvalidPayload (400)
+    ├── Unauthorized (401)  no token, or not the token of the payload's namespace
     ├── Forbidden (403)
     ├── NotFound (404)
     ├── PayloadTooLarge (413)
     ├── TooManyTasks (429)
+    ├── CallerGone (499)  the caller of a blocking check disconnected; nobody reads the answer
     ├── ServiceUnavailable (503)
     │   └── StoreUnavailable (503)  the state store (Redis) does not answer
     └── CheckFailed (500)  a task ran and failed: Flagger counts it as a failed check
@@ -34,6 +36,10 @@ class InvalidPayload(BadRequest):
     """The body is not a webhook payload."""
 
 
+class Unauthorized(LoadtesterError):
+    status = 401
+
+
 class Forbidden(LoadtesterError):
     status = 403
 
@@ -48,6 +54,10 @@ class PayloadTooLarge(LoadtesterError):
 
 class TooManyTasks(LoadtesterError):
     status = 429
+
+
+class CallerGone(LoadtesterError):
+    status = 499  # nginx's "client closed request": only ever seen in logs and metrics
 
 
 class ServiceUnavailable(LoadtesterError):

@@ -5,14 +5,16 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from loadtester.auth import NamespaceAuthorizer
+from loadtester.auth import Authorizer
 from loadtester.events.service import EventService
+from loadtester.policy import CommandPolicy
 from loadtester.settings import Settings
 from loadtester.state.base import State
 from loadtester.tasks.runner import TaskRunner
 
 SETTINGS = web.AppKey("settings", Settings)
-AUTHORIZER = web.AppKey("authorizer", NamespaceAuthorizer)
+AUTHORIZER = web.AppKey("authorizer", Authorizer)
+POLICY = web.AppKey("policy", CommandPolicy)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 STATE = web.AppKey("state", State)
 RUNNER = web.AppKey("runner", TaskRunner)

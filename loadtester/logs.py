@@ -14,15 +14,12 @@ from typing import Any
 
 import structlog
 
+from loadtester.redact import MASK, host_only
+from loadtester.redact import redact as redact  # re-exported: tasks import it from here
+
 _SECRET_KEY = re.compile(r"(token|password|passwd|secret|api_?key|authorization|url)$", re.I)
-_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
-
-
-def redact(value: str) -> str:
-    """Hide credentials embedded in a URL or a secret-looking value."""
-    return _URL_CREDENTIALS.sub("***@", value)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -34,15 +31,20 @@ def _redact_secrets(
     _logger: Any, _name: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key, value in event.items():
-        if _is_secret_key(key) and isinstance(value, str):
+        if not isinstance(value, str):
+            continue
+        if _is_secret_key(key):
             # webhook URLs of chat tools are themselves credentials: keep only the host
-            event[key] = _host_only(value) if key.lower().endswith("url") else "***"
+            event[key] = host_only(value) if key.lower().endswith("url") else MASK
+        else:
+            event[key] = _redact_short(value) if len(value) <= 256 else redact(value)
     return event
 
 
-def _host_only(url: str) -> str:
-    match = re.match(r"^([a-z][a-z0-9+.-]*://[^/@]*@?[^/]*)", url, re.I)
-    return redact(match.group(1)) + "/***" if match else "***"
+@functools.lru_cache(maxsize=4096)
+def _redact_short(value: str) -> str:
+    # the values of a request line (canary, path, remote) repeat: a hit is cheaper than a scan
+    return redact(value)
 
 
 class _LineWriter:
@@ -118,9 +120,10 @@ def configure_logging(level: str, encoding: str, *, cache: bool = False) -> None
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_secrets,
             structlog.processors.format_exc_info,
+            # after the traceback is text (it may quote a command), before the timestamp
+            _redact_secrets,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

@@ -27,6 +27,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from loadtester.redact import redact
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 _process.ProcessCollector(registry=REGISTRY)
 _platform.PlatformCollector(registry=REGISTRY)
@@ -112,7 +114,8 @@ class LoadMetrics(Collector):
 
     def series(self, canary: str, namespace: str, target: str) -> LoadSeries:
         """The series of one canary and target, created on first use."""
-        return self._series.setdefault((canary, namespace, target), LoadSeries())
+        # label values are published on /metrics: a target never carries a credential there
+        return self._series.setdefault((canary, namespace, redact(target)), LoadSeries())
 
     def collect(self) -> Iterator[Metric]:
         labels = ["canary", "namespace", "target"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -13,6 +14,10 @@ PHASES = frozenset({"Initializing", "Initialized", "Waiting", "Progressing", "Wa
                     "Promoting", "Finalising", "Succeeded", "Failed", "Terminating",
                     "Terminated"})
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Terminating", "Terminated"})
+# RFC 1123: a namespace is one label, a name a subdomain of dot-separated labels
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAMESPACE = re.compile(rf"{_LABEL}\Z")
+_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\Z")
 
 
 class WebhookPayload(BaseModel):
@@ -37,6 +42,21 @@ class WebhookPayload(BaseModel):
             }
         return value
 
+    @field_validator("namespace")
+    @classmethod
+    def _kubernetes_namespace(cls, value: str) -> str:
+        # a dot in a namespace would let `a.b`+`c` and `a`+`b.c` share the gate key `a.b.c`
+        if not is_namespace(value):
+            raise ValueError(f"{quote(value)} is not a valid Kubernetes namespace")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _kubernetes_name(cls, value: str) -> str:
+        if len(value) > 253 or not _NAME.match(value):
+            raise ValueError(f"{quote(value)} is not a valid Kubernetes name")
+        return value
+
     @property
     def canary(self) -> str:
         """`name.namespace`, the Go service's key for a canary."""
@@ -57,13 +77,60 @@ def parse_payload(body: bytes) -> WebhookPayload:
         raise InvalidPayload("invalid JSON payload: nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidPayload("invalid payload: expected a JSON object")
+    _refuse_lone_surrogates(data)
     try:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "payload"
-        reason = "is required" if error["type"] == "missing" else error["msg"].lower()
+        if error["type"] == "missing":
+            reason = "is required"
+        elif error["type"] == "value_error":
+            reason = str(error["ctx"]["error"])  # our own words, with the value's case kept
+        else:
+            reason = error["msg"].lower()
         raise InvalidPayload(f"invalid payload: {where} {reason}") from None
+
+
+def is_namespace(value: str) -> bool:
+    """True for an RFC 1123 label of at most 63 characters, as Kubernetes namespaces are."""
+    return len(value) <= 63 and _NAMESPACE.match(value) is not None
+
+
+def quote(value: str, limit: int = 80) -> str:
+    """The value in double quotes on one line, escaped as JSON, cut after `limit` characters."""
+    return json.dumps(value[:limit]) + ("..." if len(value) > limit else "")
+
+
+def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+    """InvalidPayload naming a string (key or value) that is not valid Unicode text.
+
+    JSON's `\\ud800` escape decodes to a lone surrogate, which no UTF-8 encoder (a log line,
+    a process argument, a database) accepts.
+    """
+    pending: list[tuple[str, Any]] = [("", data)]
+    while pending:  # a loop, not recursion: the JSON may be nested as deep as json allows
+        where, value = pending.pop()
+        if isinstance(value, str):
+            _check_text(where, value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else key
+                _check_text(path, key)
+                pending.append((path, item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+
+
+def _check_text(where: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        field = json.dumps(where[:40])[1:-1]
+        surrogate = f"\\u{ord(text[exc.start]):04x}"
+        raise InvalidPayload(
+            f"invalid payload: {field} contains a lone UTF-16 surrogate ({surrogate})"
+        ) from None
 
 
 def _first_line(text: str) -> str:

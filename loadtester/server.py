@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 
 from aiohttp import web
 
@@ -21,12 +22,19 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def serve(settings: Settings) -> int:
-    """Serve until told to stop; returns the exit code."""
+def serve(settings: Settings, *, secret_flags: Sequence[str] = ()) -> int:
+    """Serve until told to stop; returns the exit code.
+
+    `secret_flags`: secret flags given on the command line, which `ps` showed at start-up.
+    """
     configure_logging(settings.log_level, settings.zap_encoding, cache=True)
     log = get_logger()
     log.info("starting", port=settings.port, state=settings.state_for_logs,
              timeout=settings.timeout, namespace_regexp=settings.namespace_regexp)
+    if secret_flags:
+        log.warning("secret given on the command line: set LOADTESTER_<NAME> or "
+                    "LOADTESTER_<NAME>_FILE (a mounted Secret) instead",
+                    flags=[f"-{name}" for name in secret_flags])
     try:
         web.run_app(
             create_app(settings),

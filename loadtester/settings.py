@@ -11,6 +11,9 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from loadtester.forwarded import parse_networks
+from loadtester.goregexp import compile_go
+
 MEMORY_STATE = "memory"
 REDIS_SCHEMES = ("redis://", "rediss://")
 
@@ -56,11 +59,16 @@ class Settings(BaseModel):
     zap_replace_globals: bool = False
     state: str = Field(default_factory=default_state_dir)
     max_background_tasks: int = Field(default=64, ge=1)
+    max_checks: int = Field(default=256, ge=1)
     background_failures: Literal["report", "ignore"] = "report"
     kill_grace: float = Field(default=2.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
     load_workers: int = Field(default_factory=lambda: available_cpus(), ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # security (all opt-in)
+    token_file: str = ""
+    allow_cmd: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
     # event forwarding
     config: str = ""
     slack_url: str = ""
@@ -74,7 +82,28 @@ class Settings(BaseModel):
     event_max_age: float = Field(default=24 * 3600.0, gt=0)
     event_max_attempts: int = Field(default=0, ge=0)  # 0: no limit, only event_max_age
 
-    _valid_regexp = field_validator("namespace_regexp")(valid_regexp)
+    @field_validator("namespace_regexp")
+    @classmethod
+    def _valid_go_regexp(cls, value: str) -> str:
+        try:
+            compile_go(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regexp {value!r}: {exc}") from None
+        return value
+
+    @field_validator("allow_cmd")
+    @classmethod
+    def _valid_regexps(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(valid_regexp(value) for value in values)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _valid_networks(cls, value: object) -> object:
+        if isinstance(value, str):  # `-trusted-proxies 10.0.0.0/8,192.168.1.7`
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, (tuple, list)):
+            parse_networks(tuple(str(item) for item in value))
+        return value
 
     @field_validator("state")
     @classmethod

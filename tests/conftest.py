@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from loadtester.app import create_app
 from loadtester.logs import configure_logging
 from loadtester.settings import Settings
+from loadtester.tasks.process import child_environment
 from tests.redis_server import RedisServer
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -20,6 +21,14 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 @pytest.fixture(autouse=True, scope="session")
 def _logging() -> None:
     configure_logging("debug", "console")
+
+
+@pytest.fixture(autouse=True)
+def _child_environment() -> Iterator[None]:
+    """Children see this test's environment (a fake tool's PATH), computed once per test."""
+    child_environment.cache_clear()
+    yield
+    child_environment.cache_clear()
 
 
 @pytest.fixture

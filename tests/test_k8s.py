@@ -2,9 +2,10 @@
 
 The kustomize base is rendered with `kubectl kustomize` when kubectl is on PATH and, in any
 case, read as plain YAML (the base has no transformations, so both must give the same
-objects). The HA Component (k8s/examples/ha) is added to the base by `kubectl kustomize`
-when kubectl is on PATH and, in any case, by a small strategic merge written here for its
-patch; a test checks that both agree. The Dockerfile cannot be built here, so its key facts
+objects). The HA Component (k8s/examples/ha) and the network-policy Component
+(k8s/components/network-policy) are added to the base by `kubectl kustomize` when kubectl is
+on PATH and, in any case, by a small strategic merge written here for their patches; a test
+checks that both agree. The Dockerfile cannot be built here, so its key facts
 are checked statically and the ./loadtester shim it writes is run with sh.
 """
 
@@ -81,6 +82,8 @@ GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$")
 CANARY_FILES = ("canary.yaml", "canary-builtin-load.yaml")
 OVERLAY_FILES = ("deployment-patch.yaml", "state-pvc.yaml", "events-config.yaml")
 HA = EXAMPLES / "ha"
+NETPOL = K8S / "components" / "network-policy"
+FLAGGER_NAMESPACE = "flagger-system"
 # Strategic-merge keys of the lists the HA patch merges into; any other list is replaced.
 MERGE_KEYS = {"containers": "name", "env": "name", "volumes": "name", "volumeMounts": "mountPath"}
 REDIS_PORT = 6379
@@ -229,6 +232,25 @@ def write_ha_kustomization(directory: Path) -> Path:
     return directory
 
 
+def write_kustomization(directory: Path, *components: Path, **extra: Any) -> Path:
+    """A kustomization that adds Components to the base, as they document."""
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S, directory)],
+        "components": [os.path.relpath(component, directory) for component in components],
+        **extra,
+    }
+    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    return directory
+
+
+def selects(selector: Doc, labels: dict[str, str]) -> bool:
+    """Whether a matchLabels-only label selector selects these labels."""
+    assert set(selector) <= {"matchLabels"}, "only matchLabels selectors are read here"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
 def pod_labels(workload: Doc) -> dict[str, str]:
     """The labels of a Deployment's or StatefulSet's pod template."""
     labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
@@ -295,6 +317,16 @@ def ha(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
             pytest.skip("kubectl is not on PATH")
         return kustomize(write_ha_kustomization(tmp_path))
     return load_component_plain(HA)
+
+
+@pytest.fixture(params=["kubectl", "yaml"])
+def netpol(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
+    """The base with the network-policy Component, rendered by kubectl or read as YAML."""
+    if request.param == "kubectl":
+        if KUBECTL is None:
+            pytest.skip("kubectl is not on PATH")
+        return kustomize(write_kustomization(tmp_path, NETPOL))
+    return load_component_plain(NETPOL)
 
 
 # --- the kustomize base ------------------------------------------------------------------
@@ -607,6 +639,95 @@ def test_ha_keeps_the_base_security_context(ha: list[Doc]) -> None:
     assert context == loadtester_container(base)["securityContext"]
     assert (context["readOnlyRootFilesystem"], context["runAsUser"]) == (True, UID)
     assert pod_spec(ha)["securityContext"] == pod_spec(base)["securityContext"]
+
+
+# --- the network-policy Component (k8s/components/network-policy) ---------------------------
+
+# The peers the policy admits: Flagger's namespace, the load tester's own, Prometheus.
+ADMITTED_PEERS = [
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": FLAGGER_NAMESPACE}}},
+    {"podSelector": {}},
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+     "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+]
+
+
+def test_network_policy_read_in_the_test_matches_kustomize(tmp_path: Path) -> None:
+    """Reading the Component's YAML next to the base gives what kubectl kustomize renders."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+
+    def key(doc: Doc) -> str:
+        return json.dumps(doc, sort_keys=True)
+
+    rendered = kustomize(write_kustomization(tmp_path, NETPOL))
+    assert sorted(map(key, load_component_plain(NETPOL))) == sorted(map(key, rendered))
+
+
+def test_network_policy_component_leaves_the_namespace_to_its_user() -> None:
+    """The policy names no namespace of its own; the including kustomization sets it."""
+    (policy,) = load_plain(NETPOL)
+    assert "namespace" not in policy["metadata"]
+
+
+def test_network_policy_selects_the_loadtester_pods(netpol: list[Doc]) -> None:
+    """The policy's pod selector selects the Deployment's pods."""
+    policy = one(netpol, "NetworkPolicy", "flagger-loadtester")
+    deployment = one(netpol, "Deployment", "flagger-loadtester")
+    assert policy["spec"]["podSelector"]["matchLabels"]
+    assert selects(policy["spec"]["podSelector"], pod_labels(deployment))
+
+
+def test_network_policy_admits_exactly_flagger_own_namespace_and_prometheus(
+        netpol: list[Doc]) -> None:
+    """One ingress rule: the three peers, on the container's port only, over TCP."""
+    spec = one(netpol, "NetworkPolicy", "flagger-loadtester")["spec"]
+    (rule,) = spec["ingress"]
+    assert rule["from"] == ADMITTED_PEERS
+    (port,) = rule["ports"]
+    assert port.get("protocol", "TCP") == "TCP" and "endPort" not in port
+    container = loadtester_container(netpol)
+    assert resolve_port(container, port["port"]) == 8080
+    assert resolve_port(container, one(netpol, "Service")["spec"]["ports"][0]["targetPort"]) == (
+        resolve_port(container, port["port"]))
+
+
+def test_network_policy_leaves_egress_open(netpol: list[Doc]) -> None:
+    """Only ingress is restricted: tasks still reach canaries, chat tools and Redis."""
+    spec = one(netpol, "NetworkPolicy", "flagger-loadtester")["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    assert "egress" not in spec
+
+
+def test_network_policy_composes_with_the_ha_component(tmp_path: Path) -> None:
+    """With HA too: three replicas all selected, Redis left alone (kubectl, else YAML merge)."""
+    docs = (kustomize(write_kustomization(tmp_path, HA, NETPOL)) if KUBECTL
+            else load_component_plain(HA) + load_plain(NETPOL))
+    policy = one(docs, "NetworkPolicy", "flagger-loadtester")
+    deployment = one(docs, "Deployment", "flagger-loadtester")
+    assert deployment["spec"]["replicas"] == 3
+    assert selects(policy["spec"]["podSelector"], pod_labels(deployment))
+    redis = one(docs, "StatefulSet")
+    assert not selects(policy["spec"]["podSelector"], pod_labels(redis))
+    assert policy["spec"]["ingress"][0]["from"] == ADMITTED_PEERS
+
+
+def test_network_policy_flagger_namespace_changes_with_the_documented_patch(
+        tmp_path: Path) -> None:
+    """The patch the Component documents moves Flagger's peer to another namespace."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+    comments = (NETPOL / "kustomization.yaml").read_text()
+    path = "/spec/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name"
+    assert f"path: {path}" in comments
+    patch = [{"op": "replace", "path": path, "value": "istio-system"}]
+    docs = kustomize(write_kustomization(tmp_path, NETPOL, patches=[{
+        "target": {"kind": "NetworkPolicy", "name": "flagger-loadtester"},
+        "patch": json.dumps(patch)}]))
+    peers = one(docs, "NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert peers[0] == {"namespaceSelector": {
+        "matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}}
+    assert peers[1:] == ADMITTED_PEERS[1:]
 
 
 # --- the example Canaries ----------------------------------------------------------------

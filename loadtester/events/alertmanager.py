@@ -14,9 +14,13 @@ from typing import Any, Literal
 from pydantic import Field
 
 from loadtester.events.event import Event
+from loadtester.events.limits import cut
 from loadtester.events.sink import Duration, HttpCall, Sink, SinkOptions, json_call
 
 API_PATH = "/api/v2/alerts"
+# The v2 API documents no size for annotations, but it keeps them in memory and copies them
+# into every notification of every receiver (whose own tools have limits): 16 KiB each.
+ANNOTATION_LIMIT = 16 * 1024
 
 
 class AlertmanagerOptions(SinkOptions):
@@ -43,9 +47,10 @@ class AlertmanagerSink(Sink):
     def alerts(self, event: Event, count: int) -> list[dict[str, Any]]:
         """The alerts this event posts; empty when it neither fires nor resolves."""
         at = event.time
-        annotations = {"summary": self.render_title(event, count),
-                       "description": self.render_text(event, count),
-                       "phase": event.phase, "checksum": event.checksum}
+        annotations = {key: cut(value, ANNOTATION_LIMIT, "bytes") for key, value in {
+            "summary": self.render_title(event, count),
+            "description": self.render_text(event, count),
+            "phase": event.phase, "checksum": event.checksum}.items()}
         extra = {"generatorURL": self.options.generator_url} if self.options.generator_url else {}
         if event.phase in self.options.resolve_phases:
             ends = at.isoformat()

@@ -1,4 +1,9 @@
-"""Google Chat: an incoming webhook taking a cardsV2 message (default) or plain `text`."""
+"""Google Chat: an incoming webhook taking a cardsV2 message (default) or plain `text`.
+
+A text message mentions people with `<users/ID>` and everyone with `<users/all>`
+(developers.google.com/workspace/chat/format-messages); Chat documents no escape, so event
+content gets a zero-width joiner after each `<`. Card text is HTML, escaped as such.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,13 @@ import html
 from typing import Any, Literal
 
 from loadtester.events.event import Event
-from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, json_call
+from loadtester.events.limits import cut, neutralise_angles
+from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, fit_json
+
+# The maximum message size, text and cards together, is 32,000 bytes
+# (developers.google.com/chat/reference/rest/v1/spaces.messages/create). Measured on the JSON
+# body, which is never smaller than the message it carries.
+PAYLOAD_LIMIT = 32_000
 
 
 class GChatOptions(SinkOptions):
@@ -21,16 +32,20 @@ class GChatSink(Sink):
         super().__init__(name, options, url)
         self.format = options.format
 
-    def card(self, event: Event, count: int) -> dict[str, Any]:
+    def scrub(self, text: str) -> str:
+        return neutralise_angles(text)
+
+    def card(self, event: Event, count: int, budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
         title = self.render_title(event, count)
         text = self.render_text(event, count)
         colour = COLOURS[event.severity]
+        shown = cut(html.escape(text), budget, "bytes", entities=True)
         widgets: list[dict[str, Any]] = [{"textParagraph": {
-            "text": f'<font color="{colour}">{html.escape(text)}</font>'}}]
+            "text": f'<font color="{colour}">{shown}</font>'}}]
         widgets.extend({"decoratedText": {"topLabel": label, "text": html.escape(value)}}
-                       for label, value in self.facts(event))
+                       for label, value in self.facts(event, budget // 16))
         return {
-            "text": f"{title}: {text}",
+            "text": cut(f"{title}: {text}", budget, "bytes"),
             "cardsV2": [{
                 "cardId": f"flagger-{event.canary}-{event.timestamp_ms}",
                 "card": {
@@ -40,8 +55,12 @@ class GChatSink(Sink):
             }],
         }
 
+    def text_message(self, event: Event, count: int,
+                     budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
+        title = self.render_title(event, count)
+        return {"text": cut(f"*{title}*: {self.render_text(event, count)}", budget, "bytes")}
+
     def request(self, event: Event, count: int) -> HttpCall:
-        if self.format == "text":
-            title = self.render_title(event, count)
-            return json_call(self.url, {"text": f"*{title}*: {self.render_text(event, count)}"})
-        return json_call(self.url, self.card(event, count))
+        build = self.text_message if self.format == "text" else self.card
+        body = fit_json(lambda budget: build(event, count, budget), PAYLOAD_LIMIT)
+        return HttpCall(self.url, body, {"Content-Type": "application/json"})

@@ -1,14 +1,23 @@
 """Microsoft Teams: a Workflows webhook taking an Adaptive Card message (the default), or the
-legacy Office 365 connector's MessageCard (`format: messagecard`)."""
+legacy Office 365 connector's MessageCard (`format: messagecard`).
+
+Teams mentions someone only for an `<at>` tag backed by a `msteams.entities` mention, which
+this sink never sends: text in a message cannot ping anyone, so nothing is escaped.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from loadtester.events.event import Event
-from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, json_call
+from loadtester.events.limits import cut
+from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, fit_json
 
 _CARD_COLOURS = {"info": "Good", "warn": "Warning", "error": "Attention"}
+# "The message size limit is 28 KB" (learn.microsoft.com/microsoftteams/platform/
+# webhooks-and-connectors/how-to/add-incoming-webhook), the whole payload; users measured
+# rejections from about 21 KB (MsTeamsHermes MSTEAMS_MESSAGE_SIZE_LIMIT), so keep under that.
+PAYLOAD_LIMIT = 20_000
 
 
 class TeamsOptions(SinkOptions):
@@ -23,7 +32,10 @@ class TeamsSink(Sink):
         super().__init__(name, options, url)
         self.format = options.format
 
-    def adaptive_card(self, event: Event, count: int) -> dict[str, Any]:
+    def adaptive_card(self, event: Event, count: int,
+                      budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
+        text = cut(self.render_text(event, count), budget, "bytes")
+        facts = self.facts(event, budget // 16)
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "type": "AdaptiveCard",
@@ -33,9 +45,9 @@ class TeamsSink(Sink):
                 {"type": "TextBlock", "text": self.render_title(event, count),
                  "weight": "Bolder", "size": "Medium", "wrap": True,
                  "color": _CARD_COLOURS[event.severity]},
-                {"type": "TextBlock", "text": self.render_text(event, count), "wrap": True},
+                {"type": "TextBlock", "text": text, "wrap": True},
                 {"type": "FactSet", "facts": [{"title": title, "value": value}
-                                              for title, value in self.facts(event)]},
+                                              for title, value in facts]},
             ],
         }
         return {"type": "message", "attachments": [{
@@ -44,8 +56,10 @@ class TeamsSink(Sink):
             "content": card,
         }]}
 
-    def message_card(self, event: Event, count: int) -> dict[str, Any]:
-        text = self.render_text(event, count)
+    def message_card(self, event: Event, count: int,
+                     budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
+        text = cut(self.render_text(event, count), budget, "bytes")
+        facts = self.facts(event, budget // 16)
         return {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
@@ -54,12 +68,12 @@ class TeamsSink(Sink):
             "sections": [{
                 "activityTitle": self.render_title(event, count),
                 "activitySubtitle": text,
-                "facts": [{"name": title, "value": value} for title, value in self.facts(event)],
+                "facts": [{"name": title, "value": value} for title, value in facts],
                 "markdown": True,
             }],
         }
 
     def request(self, event: Event, count: int) -> HttpCall:
-        if self.format == "messagecard":
-            return json_call(self.url, self.message_card(event, count))
-        return json_call(self.url, self.adaptive_card(event, count))
+        build = self.message_card if self.format == "messagecard" else self.adaptive_card
+        body = fit_json(lambda budget: build(event, count, budget), PAYLOAD_LIMIT)
+        return HttpCall(self.url, body, {"Content-Type": "application/json"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, Literal
@@ -12,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from loadtester.durations import parse_go_duration
 from loadtester.events.event import Event
+from loadtester.events.limits import FACT_NAME_LIMIT, FACT_VALUE_LIMIT, TITLE_LIMIT, cut
 from loadtester.events.templates import DEFAULT_TEXT, DEFAULT_TITLE, Template, compile_template
 
 Outcome = Literal["delivered", "retry", "dead"]
@@ -26,6 +28,7 @@ def _duration(value: Any) -> Any:
 Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 
 COLOURS = {"info": "#2EB886", "warn": "#DAA038", "error": "#D00000"}
+MAX_FACTS = 25  # Discord's field count, the strictest of the tools
 
 
 class SinkOptions(BaseModel):
@@ -60,9 +63,33 @@ class Verdict:
     retry_after: float | None = None
 
 
+def json_body(document: Any) -> bytes:
+    """UTF-8 JSON: a character costs its 1-4 bytes, not a 6-12 byte escape, against a size
+    limit. A lone surrogate, which UTF-8 cannot carry, becomes `?`."""
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8", "replace")
+
+
 def json_call(url: str, document: Any, headers: dict[str, str] | None = None) -> HttpCall:
-    body = json.dumps(document, separators=(",", ":"), default=str).encode()
-    return HttpCall(url, body, {"Content-Type": "application/json", **(headers or {})})
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return HttpCall(url, json_body(document), headers)
+
+
+def fit_json(build: Callable[[int], Any], limit: int) -> bytes:
+    """The JSON body of `build(budget)` for the largest budget that keeps the whole body within
+    `limit` bytes; `build` cuts the message text to `budget` UTF-8 bytes (its facts to less).
+    The body only grows with the budget, so a binary search finds it in about 15 builds."""
+    body = json_body(build(limit))
+    if len(body) <= limit:
+        return body
+    low, high = 0, limit - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(json_body(build(middle))) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return json_body(build(low))
 
 
 def retry_after(headers: Any, now: float | None = None) -> float | None:
@@ -96,10 +123,6 @@ def short(body: bytes, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class Sink:
     """A named destination. Subclasses build the request their tool documents."""
 
@@ -126,15 +149,38 @@ class Sink:
     def judge(self, status: int, headers: Any, body: bytes) -> Verdict:
         return judge_http(status, headers, body)
 
+    def scrub(self, text: str) -> str:
+        """What the tool needs done to event content (escapes, mentions); templates' own
+        text is the operator's and left as written."""
+        return text
+
+    def context(self, event: Event, count: int) -> dict[str, Any]:
+        """The template context, its event strings scrubbed."""
+        context = event.context(count)
+        for key, value in context.items():
+            if isinstance(value, str):
+                context[key] = self.scrub(value)
+            elif isinstance(value, dict):
+                context[key] = {k: self.scrub(v) if isinstance(v, str) else v
+                                for k, v in value.items()}
+        return context
+
     def render_title(self, event: Event, count: int) -> str:
-        return self.title.render(event.context(count))
+        return cut(self.title.render(self.context(event, count)), TITLE_LIMIT)
 
     def render_text(self, event: Event, count: int) -> str:
-        return self.text.render(event.context(count))
+        return self.text.render(self.context(event, count))
 
-    def facts(self, event: Event) -> list[tuple[str, str]]:
-        """Fields shown beside the message in chat tools."""
+    def facts(self, event: Event, limit: int | None = None) -> list[tuple[str, str]]:
+        """Fields shown beside the message in chat tools: scrubbed, at most MAX_FACTS, each
+        name and value cut to the field limits or, given `limit`, to that many UTF-8 bytes."""
         facts = [("Canary", event.canary), ("Phase", event.phase or "-"),
                  ("Event", event.event_type)]
         facts.extend(event.user_metadata.items())
-        return facts
+
+        def shown(text: str, most: int) -> str:
+            text = cut(self.scrub(text), most)
+            return text if limit is None else cut(text, limit, "bytes")
+
+        return [(shown(name, FACT_NAME_LIMIT), shown(value, FACT_VALUE_LIMIT))
+                for name, value in facts[:MAX_FACTS]]

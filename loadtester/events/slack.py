@@ -1,6 +1,8 @@
 """Slack: an incoming webhook, or a bot token with chat.postMessage and a channel.
 
 Both take a message with legacy `attachments` (colour bar by severity, author, text, fields).
+Event content is escaped (`&`, `<`, `>`), so `<!channel>` or `<@U123>` in a message shows as
+written and pings no one; `link_names: false` and `parse: none` keep a plain `@here` plain.
 """
 
 from __future__ import annotations
@@ -9,12 +11,24 @@ import json
 from typing import Any, Literal
 
 from loadtester.events.event import Event
+from loadtester.events.limits import cut
 from loadtester.events.sink import HttpCall, Sink, SinkOptions, Verdict, json_call, judge_http
 
 SLACK_API = "https://slack.com/api/chat.postMessage"
 _COLOURS = {"info": "good", "warn": "warning", "error": "danger"}
 _RETRY_ERRORS = frozenset({"ratelimited", "rate_limited", "service_unavailable",
                            "fatal_error", "internal_error", "request_timeout"})
+# Slack truncates message text beyond 40 000 characters (api.slack.com/changelog/
+# 2018-04-truncating-really-long-messages; chat.postMessage `text` argument). Counted in UTF-16
+# units, never less than characters. The fallback is a notification line: a block's 3 000.
+TEXT_LIMIT = 40_000
+FALLBACK_LIMIT = 3_000
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters as the entities its formatting docs name
+    (api.slack.com/reference/surfaces/formatting#escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class SlackOptions(SinkOptions):
@@ -35,16 +49,21 @@ class SlackSink(Sink):
         self.options = options
         self.token = token
 
+    def scrub(self, text: str) -> str:
+        return escape(text)
+
     def message(self, event: Event, count: int) -> dict[str, Any]:
         text = self.render_text(event, count)
         document: dict[str, Any] = {
             "username": self.options.username,
             "icon_emoji": self.options.icon_emoji,
+            "link_names": False,
+            "parse": "none",
             "attachments": [{
                 "color": _COLOURS[event.severity],
-                "fallback": f"{event.canary}: {text}",
+                "fallback": cut(f"{escape(event.canary)}: {text}", FALLBACK_LIMIT, entities=True),
                 "author_name": self.render_title(event, count),
-                "text": text,
+                "text": cut(text, TEXT_LIMIT, entities=True),
                 "mrkdwn_in": ["text"],
                 "fields": [{"title": title, "value": value, "short": True}
                            for title, value in self.facts(event)],

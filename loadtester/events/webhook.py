@@ -1,4 +1,8 @@
-"""A generic webhook: the event as JSON, or a templated JSON body, with templated headers."""
+"""A generic webhook: the event as JSON, or a templated JSON body, with templated headers.
+
+No limit of its own: the message goes whole unless `max_message_bytes` is set, which cuts
+the event message (in the default body and in what templates see) to that many UTF-8 bytes.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from loadtester.events.event import Event
-from loadtester.events.sink import HttpCall, Sink, SinkOptions
+from loadtester.events.limits import cut
+from loadtester.events.sink import HttpCall, Sink, SinkOptions, json_body
 from loadtester.events.templates import Template
 
 
@@ -18,14 +23,15 @@ class WebhookOptions(SinkOptions):
     headers: dict[str, str] = Field(default_factory=dict)
     header_files: dict[str, str] = Field(default_factory=dict)
     body: str | None = None
+    max_message_bytes: int = Field(default=0, ge=0)
 
 
-def default_body(event: Event, count: int, text: str) -> dict[str, Any]:
+def default_body(event: Event, count: int, text: str, message: str) -> dict[str, Any]:
     """The document posted when no `body` template is given."""
     return {
         "name": event.name, "namespace": event.namespace, "phase": event.phase,
         "checksum": event.checksum, "eventType": event.event_type, "severity": event.severity,
-        "message": event.message, "text": text, "timestamp": event.timestamp_ms,
+        "message": message, "text": text, "timestamp": event.timestamp_ms,
         "count": count, "metadata": event.metadata,
     }
 
@@ -40,6 +46,7 @@ class WebhookSink(Sink):
         self.header_templates = {key: Template(value) for key, value in options.headers.items()}
         self.secret_headers = dict(secret_headers or {})
         self.body = Template(options.body) if options.body is not None else None
+        self.max_message_bytes = options.max_message_bytes
 
     def templates(self) -> list[tuple[str, Template]]:
         found = [*super().templates(),
@@ -48,11 +55,18 @@ class WebhookSink(Sink):
             found.append(("body", self.body))
         return found
 
+    def context(self, event: Event, count: int) -> dict[str, Any]:
+        context = super().context(event, count)
+        if self.max_message_bytes:
+            context["message"] = cut(context["message"], self.max_message_bytes, "bytes")
+        return context
+
     def render_body(self, event: Event, count: int) -> bytes:
         if self.body is None:
-            document = default_body(event, count, self.render_text(event, count))
-            return json.dumps(document, separators=(",", ":")).encode()
-        text = self.body.render(event.context(count))
+            message = self.context(event, count)["message"]
+            document = default_body(event, count, self.render_text(event, count), message)
+            return json_body(document)
+        text = self.body.render(self.context(event, count))
         try:
             json.loads(text)
         except ValueError as exc:
@@ -60,7 +74,7 @@ class WebhookSink(Sink):
         return text.encode()
 
     def request(self, event: Event, count: int) -> HttpCall:
-        context = event.context(count)
+        context = self.context(event, count)
         headers = {"Content-Type": "application/json"}
         headers.update({key: value.render(context)
                         for key, value in self.header_templates.items()})

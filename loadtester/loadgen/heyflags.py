@@ -12,9 +12,22 @@ import shlex
 from dataclasses import dataclass, field
 
 from loadtester.durations import parse_go_duration
-from loadtester.loadgen.spec import DEFAULT_CONCURRENCY, DEFAULT_REQUESTS, LoadSpec, LoadSpecError
+from loadtester.loadgen.spec import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_REQUESTS,
+    LoadSpec,
+    LoadSpecError,
+    encode_body,
+)
 
-__all__ = ["HeyArgs", "parse_hey_args", "parse_hey_command", "split_hey_flags"]
+__all__ = [
+    "HeyArgs",
+    "parse_hey_args",
+    "parse_hey_command",
+    "spec_from_hey",
+    "split_hey_command",
+    "split_hey_flags",
+]
 
 _VALUE_FLAGS = frozenset(
     {"n", "c", "q", "z", "m", "H", "t", "A", "d", "D", "T", "a", "host", "cpus"}
@@ -78,15 +91,20 @@ def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozens
     return args
 
 
-def parse_hey_command(cmd: str) -> LoadSpec:
-    """Parse a hey command line; the first word ``hey`` (or a path to it) is optional."""
+def split_hey_command(cmd: str) -> HeyArgs:
+    """Split a hey command line; the first word ``hey`` (or a path to it) is optional."""
     try:
         argv = shlex.split(cmd)
     except ValueError as exc:
         raise LoadSpecError(f"cannot split hey command: {exc}") from None
     if argv and (argv[0] == "hey" or argv[0].endswith("/hey")):
         argv = argv[1:]
-    return parse_hey_args(argv)
+    return split_hey_flags(argv)
+
+
+def parse_hey_command(cmd: str) -> LoadSpec:
+    """Parse a hey command line, reading ``-D`` at once (the CLI's way)."""
+    return spec_from_hey(split_hey_command(cmd))
 
 
 def parse_hey_args(argv: list[str]) -> LoadSpec:
@@ -94,8 +112,10 @@ def parse_hey_args(argv: list[str]) -> LoadSpec:
     return spec_from_hey(split_hey_flags(argv))
 
 
-def spec_from_hey(args: HeyArgs) -> LoadSpec:
-    """Turn split hey flags into a LoadSpec with hey's defaults and checks."""
+def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
+    """Turn split hey flags into a LoadSpec with hey's defaults and checks; with
+    ``read_body_file`` false, ``-D`` is left for the caller to read (the service does, in a
+    thread, with limits)."""
     v = args.values
     requests = _int_flag(v, "n", DEFAULT_REQUESTS)
     concurrency = _int_flag(v, "c", DEFAULT_CONCURRENCY)
@@ -123,8 +143,8 @@ def spec_from_hey(args: HeyArgs) -> LoadSpec:
         if match is None:
             raise LoadSpecError(f"invalid value for flag -H: {text!r} is not 'Name: value'")
         headers.append((match.group(1), match.group(2)))
-    body = v.get("d", "").encode()
-    if "D" in v:
+    body = encode_body(v.get("d", ""), "flag -d")
+    if "D" in v and read_body_file:
         try:
             with open(v["D"], "rb") as handle:
                 body = handle.read()

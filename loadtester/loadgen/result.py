@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from loadtester.durations import format_duration
 from loadtester.loadgen.histogram import Histogram
-from loadtester.loadgen.spec import metadata_duration, metadata_number
+from loadtester.loadgen.spec import LoadSpecError, metadata_duration, metadata_number
 
 __all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "format_percent"]
 
@@ -185,8 +185,12 @@ class Thresholds:
     def from_metadata(cls, metadata: Mapping[str, str]) -> Thresholds:
         """Read ``maxErrorRate`` (percent), ``maxP50``/``maxP95``/``maxP99`` (Go durations;
         a bare number is milliseconds) and ``minRate`` (requests/s); others are ignored."""
+        max_error_rate = metadata_number(metadata, "maxErrorRate", None)
+        if max_error_rate is not None and max_error_rate > 100:
+            raise LoadSpecError(f"metadata maxErrorRate is a percentage: at most 100, got "
+                                f"{metadata['maxErrorRate']!r}")
         return cls(
-            max_error_rate=metadata_number(metadata, "maxErrorRate", None),
+            max_error_rate=max_error_rate,
             max_p50=metadata_duration(metadata, "maxP50", None, bare_unit=0.001),
             max_p95=metadata_duration(metadata, "maxP95", None, bare_unit=0.001),
             max_p99=metadata_duration(metadata, "maxP99", None, bare_unit=0.001),

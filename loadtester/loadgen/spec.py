@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from loadtester.durations import parse_go_duration
+from loadtester.durations import MAX_DURATION, parse_go_duration
 
 __all__ = ["DEFAULT_REQUESTS", "LoadSpec", "LoadSpecError"]
 
@@ -16,6 +18,11 @@ MAX_CONCURRENCY = 10_000  # one connection each: past this, file descriptors and
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 20.0
 USER_AGENT = "loadtester"
+# what may not reach a request line or header: CR/LF would inject headers, and the request is
+# encoded as latin-1; a header value may hold a tab, a URL or method not even a space
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+_URL_BAD = re.compile(r"[\x00-\x20\x7f]|[^\x00-\xff]")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class LoadSpecError(ValueError):
@@ -54,8 +61,9 @@ class LoadSpec:
             raise LoadSpecError(f"url {self.url!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise LoadSpecError(f"url {self.url!r} is not an http:// or https:// URL")
-        if not self.method or not self.method.isalpha():
+        if not self.method or not self.method.isascii() or not self.method.isalpha():
             raise LoadSpecError(f"method {self.method!r} is not an HTTP method")
+        _check_text("url", self.url, _URL_BAD)
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise LoadSpecError(
                 f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {self.concurrency}"
@@ -68,9 +76,20 @@ class LoadSpec:
             raise LoadSpecError(f"requests must be at least 1, got {self.requests}")
         if self.timeout < 0:
             raise LoadSpecError(f"timeout must not be negative, got {self.timeout:g}s")
+        for what, number in (("rate", self.rate), ("duration", self.duration),
+                             ("timeout", self.timeout)):
+            if number is not None and not math.isfinite(number):
+                raise LoadSpecError(f"{what} must be a finite number, got {number}")
         for name, value in self.headers:
-            if not name or any(c in name for c in ":\r\n ") or "\r" in value or "\n" in value:
-                raise LoadSpecError(f"invalid header {name!r}")
+            if not _TOKEN.fullmatch(name):
+                raise LoadSpecError(f"invalid header name {name!r}")
+            _check_text(f"header {name}", value, _HEADER_VALUE_BAD)
+        for what, text in (("host", self.host), ("user agent", self.user_agent),
+                           ("content type", self.content_type), ("accept", self.accept)):
+            if text is not None:
+                _check_text(what, text, _HEADER_VALUE_BAD)
+        if self.basic_auth is not None:
+            _check_text("basic auth", ":".join(self.basic_auth), _HEADER_VALUE_BAD)
 
     # ---- derived values ------------------------------------------------------------------
 
@@ -149,7 +168,7 @@ class LoadSpec:
             url=url,
             method=metadata.get("method", "GET").strip().upper() or "GET",
             headers=_headers(metadata.get("headers", "")),
-            body=metadata.get("body", "").encode(),
+            body=encode_body(metadata.get("body", ""), "metadata body"),
             rate=metadata_number(metadata, "rate", 0.0) or 0.0,
             concurrency=concurrency,
             duration=duration,
@@ -173,6 +192,31 @@ class LoadSpec:
         from loadtester.loadgen.heyflags import parse_hey_command
 
         return parse_hey_command(cmd)
+
+
+def _check_text(what: str, text: str, bad: re.Pattern[str]) -> None:
+    found = bad.search(text)
+    if found is None:
+        return
+    char = found.group()
+    if char in "\r\n":
+        kind = "CR or LF"
+    elif char == " ":
+        kind = "a space"
+    elif ord(char) < 0x20 or char == "\x7f":
+        kind = "a control character"
+    else:
+        kind = "a character outside latin-1"
+    raise LoadSpecError(f"{what} contains {kind} ({char!a}): not sent as a request line "
+                        "or header")
+
+
+def encode_body(text: str, what: str) -> bytes:
+    """A request body as UTF-8; a lone surrogate (not text) is refused."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise LoadSpecError(f"{what} is not valid unicode text") from None
 
 
 def _headers(text: str) -> tuple[tuple[str, str], ...]:
@@ -222,10 +266,12 @@ def metadata_duration(
     if not text:
         return default
     try:
-        return float(text) * bare_unit
+        value = float(text) * bare_unit
     except ValueError:
-        pass
-    try:
-        return parse_go_duration(text)
-    except ValueError as exc:
-        raise LoadSpecError(f"metadata {key}: {exc}") from None
+        try:
+            value = parse_go_duration(text)
+        except ValueError as exc:
+            raise LoadSpecError(f"metadata {key}: {exc}") from None
+    if not 0 <= value <= MAX_DURATION:
+        raise LoadSpecError(f"metadata {key} must be a finite duration >= 0, got {text!r}")
+    return value

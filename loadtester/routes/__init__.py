@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from collections.abc import AsyncIterator
 
-from loadtester.errors import PayloadTooLarge
+from aiohttp import hdrs, web
+
+from loadtester.auth import Authorizer, load_token_file
+from loadtester.errors import PayloadTooLarge, Unauthorized
 from loadtester.keys import AUTHORIZER, SETTINGS
+from loadtester.logs import get_logger
 from loadtester.models import WebhookPayload, parse_payload
 
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])  # the canary, for the log line
+CALLER = web.RequestKey("caller", str)  # the name on the token line that let the request in
 
 
-async def read_payload(request: web.Request) -> WebhookPayload:
-    """The request's webhook payload, checked against the namespace regexp."""
+async def read_payload(request: web.Request, *, header_token: bool = False) -> WebhookPayload:
+    """The request's webhook payload, authorised, with metadata.token removed.
+
+    `header_token`: a token, when tokens are required, must come in the Authorization header.
+    """
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -20,5 +28,25 @@ async def read_payload(request: web.Request) -> WebhookPayload:
         raise PayloadTooLarge(f"request body larger than {limit} bytes") from None
     payload = parse_payload(body)
     request[LOG_FIELDS] = payload.log_fields()
-    request.app[AUTHORIZER].check(payload)
-    return payload
+    try:
+        grant = request.app[AUTHORIZER].authorize(
+            payload, request.headers.get(hdrs.AUTHORIZATION), header_only=header_token
+        )
+    except Unauthorized as error:
+        get_logger(**payload.log_fields()).warning(
+            "unauthorized", path=request.path, remote=request.remote, reason=error.message
+        )
+        raise
+    request[CALLER] = grant.caller
+    return grant.payload
+
+
+async def authorization(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx resource: the authorizer, with the token file read once at start-up."""
+    settings = app[SETTINGS]
+    tokens = load_token_file(settings.token_file) if settings.token_file else None
+    app[AUTHORIZER] = Authorizer(settings.namespace_regexp, tokens)
+    if tokens is not None:
+        get_logger().info("tokens required", token_file=settings.token_file,
+                          tokens=len(tokens))
+    yield

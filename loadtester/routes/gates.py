@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
-from loadtester.keys import STATE
+from loadtester.forwarded import client_address
+from loadtester.keys import SETTINGS, STATE
 from loadtester.logs import get_logger
-from loadtester.routes import read_payload
+from loadtester.routes import CALLER, read_payload
 from loadtester.state.base import GateChange, gate_key, rollback_key
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -38,13 +39,21 @@ def _check(gate: str, key_of: KeyOf) -> Handler:
 
 def _switch(gate: str, key_of: KeyOf, is_open: bool) -> Handler:
     async def switch(request: web.Request) -> web.Response:
-        payload = await read_payload(request)
-        who = request.headers.get("X-Forwarded-For") or request.remote or ""
-        change = GateChange(is_open, by=who, checksum=payload.checksum, name=payload.name,
+        payload = await read_payload(request, header_token=True)
+        # the socket's peer; X-Forwarded-For only as far as -trusted-proxies vouch for it
+        remote = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
+                                request.app[SETTINGS].trusted_proxies)
+        caller = request.get(CALLER, "")
+        change = GateChange(is_open, by=f"{caller}@{remote}" if caller else remote,
+                            checksum=payload.checksum, name=payload.name,
                             namespace=payload.namespace)
         await request.app[STATE].gates.set(key_of(payload.name, payload.namespace), change)
+        fields = {"by": caller} if caller else {}
+        if request.remote and remote != request.remote:
+            fields["proxy"] = request.remote or ""
         get_logger(**payload.log_fields()).info(
-            f"{gate} {'opened' if is_open else 'closed'}", remote=who, checksum=payload.checksum
+            f"{gate} {'opened' if is_open else 'closed'}", remote=remote,
+            checksum=payload.checksum, **fields
         )
         return web.Response(status=202)
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from loadtester.errors import CheckFailed
-from loadtester.keys import RUNNER
+from loadtester.keys import POLICY, RUNNER, SETTINGS
 from loadtester.models import TERMINAL_PHASES
 from loadtester.routes import read_payload
+from loadtester.settings import Settings
+from loadtester.tasks.base import Task
 from loadtester.tasks.registry import build_task
+
+DISCONNECT_POLL = 0.5  # seconds between looks at a blocking check's connection
 
 
 async def run_task(request: web.Request) -> web.Response:
@@ -17,14 +24,30 @@ async def run_task(request: web.Request) -> web.Response:
     runner = request.app[RUNNER]
     if payload.phase in TERMINAL_PHASES:
         await runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")
-    task = build_task(payload)
+    request.app[POLICY].check(payload)
+    task = await prepare(build_task(payload), request.app[SETTINGS])
     if task.background:
         await runner.start_background(task)
         return web.Response(status=202)
-    result = await runner.run_blocking(task)
+    result = await runner.run_blocking(task, lambda: caller_gone(request))
     if not result.ok:
         raise CheckFailed(result.reason)
     return web.Response(text=result.answer)
+
+
+async def prepare(task: Task, settings: Settings) -> Task:
+    """A task that reads files or checks limits before it may start (load's -D, Concord's
+    key) does it here, off the event loop, so that a bad one is a 400, not a failed run."""
+    prepared: Callable[[Settings], Awaitable[Task]] | None = getattr(task, "prepared", None)
+    return task if prepared is None else await prepared(settings)
+
+
+async def caller_gone(request: web.Request) -> str:
+    """Returns once the caller's connection is closed (aiohttp does not cancel a handler on
+    a disconnect unless handler_cancellation is set, which would cut every other route too)."""
+    while (transport := request.transport) is not None and not transport.is_closing():
+        await asyncio.sleep(DISCONNECT_POLL)
+    return "the caller disconnected"
 
 
 def add_routes(app: web.Application) -> None:

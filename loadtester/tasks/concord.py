@@ -7,25 +7,33 @@ header; it never reaches a log line, a reason or a repr.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import errno
 import json
 import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from loadtester.durations import format_duration
 from loadtester.errors import BadRequest
+from loadtester.files import FileRefused, printable_path, read_regular_file_async
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
 from loadtester.tasks.remote import required, server_url, trim
 
+if TYPE_CHECKING:
+    from loadtester.settings import Settings
+
 PROCESS_PATH = "/api/v1/process"
 DEFAULT_POLL_INTERVAL = 5.0
 DEFAULT_POLL_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 60.0
+MAX_API_KEY_FILE = 64 * 1024
+_KEY_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")  # not an HTTP header value
 ARGUMENT_PREFIX = "arguments."
 REQUIRED_KEYS = ("server", "org", "project", "repo", "entrypoint", "apiKeyPath", "endpoint")
 STATUS_OK = "FINISHED"
@@ -54,6 +62,7 @@ class ConcordTask:
     poll_timeout: float = DEFAULT_POLL_TIMEOUT
     type: str = field(default="concord", init=False)
     background: bool = field(default=False, init=False)
+    api_key: str | None = field(default=None, repr=False)  # read by prepared()
 
     @property
     def key(self) -> str:
@@ -76,6 +85,14 @@ class ConcordTask:
             *((ARGUMENT_PREFIX + name, value) for name, value in self.arguments),
         ]
 
+    async def prepared(self, settings: Settings) -> ConcordTask:
+        """The task with its API key read (a regular file of at most 64 KiB, off the event
+        loop); BadRequest with the reason otherwise, before anything is sent to Concord."""
+        try:
+            return dataclasses.replace(self, api_key=await self._read_api_key())
+        except ConcordFailure as failure:
+            raise BadRequest(str(failure)) from None
+
     async def run(self, env: TaskEnvironment) -> TaskResult:
         try:
             async with asyncio.timeout(env.settings.timeout):
@@ -92,7 +109,7 @@ class ConcordTask:
 
     async def _run(self, http: aiohttp.ClientSession) -> TaskResult:
         log = get_logger(**self.payload.log_fields(), type=self.type, task=self.description)
-        api_key = await self._read_api_key()
+        api_key = self.api_key if self.api_key is not None else await self._read_api_key()
         started = await self._call(http, "POST", PROCESS_PATH, api_key, self._form())
         instance = started.get("instanceId")
         if not isinstance(instance, str) or not instance:
@@ -132,15 +149,23 @@ class ConcordTask:
         return writer
 
     async def _read_api_key(self) -> str:
+        path = printable_path(self.api_key_path)
         try:
-            text = await asyncio.to_thread(Path(self.api_key_path).read_text, "utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            data = await read_regular_file_async(self.api_key_path, MAX_API_KEY_FILE)
+            # a key file written with a trailing newline is still the same key
+            key = data.decode("utf-8").strip()
+        except FileRefused as exc:
+            if exc.errno == errno.ENOENT:
+                raise ConcordFailure(f"`apiKeyPath` file doesn't exist {exc.path}") from None
             raise ConcordFailure(
-                f"concord: cannot read apiKeyPath {self.api_key_path}: {reason}"
-            ) from None
-        # a key file written with a trailing newline is still the same key
-        return text.strip()
+                f"concord: cannot read apiKeyPath {exc.path} ({exc.reason})") from None
+        except UnicodeDecodeError:
+            raise ConcordFailure(
+                f"concord: cannot read apiKeyPath {path}: not UTF-8 text") from None
+        if _KEY_BAD.search(key):
+            raise ConcordFailure(f"concord: apiKeyPath {path} holds more than one line or "
+                                 "characters an HTTP header cannot carry")
+        return key
 
     async def _call(
         self,
@@ -184,8 +209,6 @@ def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTa
             "`arguments.endpoint` is refused: you cannot override endpoint "
             "through arguments; set `endpoint` directly"
         )
-    if not Path(values["apiKeyPath"]).is_file():
-        raise BadRequest(f"`apiKeyPath` file doesn't exist {values['apiKeyPath']}")
     arguments = tuple(
         sorted(
             (key.removeprefix(ARGUMENT_PREFIX), value)

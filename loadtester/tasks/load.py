@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shlex
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadtester import metrics
+from loadtester.durations import format_duration
 from loadtester.errors import BadRequest
+from loadtester.files import FileRefused, read_regular_file_async
+from loadtester.loadgen.heyflags import spec_from_hey, split_hey_command
 from loadtester.loadgen.heyoutput import parse_hey_output
 from loadtester.loadgen.result import LoadResult, ResultView, Thresholds
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
@@ -17,6 +22,10 @@ from loadtester.loadgen.workers import ProgressDelta, run_load
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag
 
+if TYPE_CHECKING:
+    from loadtester.settings import Settings
+
+MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
 _SPEC_KEYS = ("url", "method", "headers", "body", "rate", "concurrency", "duration", "requests",
               "timeout")
 
@@ -84,6 +93,8 @@ class LoadTask:
     source: str
     background: bool
     type: str = "load"
+    body_file: str | None = None  # hey's -D, read by prepared()
+    given_durations: tuple[tuple[str, float], ...] = ()  # checked against -timeout
 
     @property
     def key(self) -> str:
@@ -92,6 +103,23 @@ class LoadTask:
     @property
     def description(self) -> str:
         return self.source
+
+    async def prepared(self, settings: Settings) -> LoadTask:
+        """The task with its -D body read (off the event loop, bounded) and its durations
+        checked against the service's -timeout; BadRequest with the reason otherwise."""
+        limit = settings.timeout
+        for what, value in self.given_durations:
+            if value > limit:
+                raise BadRequest(f"{what} {format_duration(value)} is longer than the service's "
+                                 f"-timeout {format_duration(limit)}")
+        if self.body_file is None:
+            return self
+        try:
+            body = await read_regular_file_async(self.body_file, MAX_BODY_FILE)
+            spec = dataclasses.replace(self.spec, body=body)
+        except (FileRefused, LoadSpecError) as exc:
+            raise BadRequest(f"invalid value for flag -D: {exc}") from None
+        return dataclasses.replace(self, spec=spec, body_file=None)
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         series = metrics.LOAD.series(self.payload.name, self.payload.namespace,
@@ -123,12 +151,20 @@ class LoadTask:
 
 def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
     """`load`: a hey command line in `cmd`, or structured metadata (`url`, `rate`, ...)."""
+    body_file: str | None = None
+    # only durations the caller wrote: hey's default -t 20s must not refuse a short -timeout
+    given: dict[str, float | None] = {}
     try:
         if metadata.get("cmd", "").strip():
             source = metadata["cmd"].strip()
-            spec = LoadSpec.from_hey_command(source)
+            args = split_hey_command(source)
+            body_file = args.values.get("D")
+            spec = spec_from_hey(args, read_body_file=False)
+            given = {"-z": spec.duration, "-t": spec.timeout if "t" in args.values else None}
         elif metadata.get("url", "").strip():
             spec = LoadSpec.from_metadata(metadata)
+            given = {key: getattr(spec, key) for key in ("duration", "timeout")
+                     if metadata.get(key, "").strip()}
             source = json.dumps({key: metadata[key] for key in _SPEC_KEYS if key in metadata},
                                 sort_keys=True)
         else:
@@ -136,4 +172,6 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
         thresholds = Thresholds.from_metadata(metadata)
     except LoadSpecError as exc:
         raise BadRequest(str(exc)) from None
-    return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"))
+    return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"),
+                    body_file=body_file,
+                    given_durations=tuple((k, v) for k, v in given.items() if v is not None))

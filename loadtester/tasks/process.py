@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from loadtester.cli import ENV_PREFIX, FLAGS
 from loadtester.durations import format_duration
 
 OUTPUT_CAP = 64 * 1024
@@ -94,6 +98,41 @@ async def _end_when_started(
     await _end_group(process, grace)
 
 
+def _service_variables() -> frozenset[str]:
+    """Variables that hold the service's secrets or name the files it reads them from."""
+    return frozenset(name for flag in FLAGS if flag.secret
+                     for name in (flag.env, flag.env + "_FILE"))
+
+
+@functools.cache
+def child_environment() -> dict[str, str]:
+    """The service's environment minus its own configuration, computed once.
+
+    Users reference their own variables in commands (`-H "Authorization: Bearer $API_TOKEN"`),
+    so everything else passes through.
+    """
+    hidden = _service_variables()
+    return {name: value for name, value in os.environ.items()
+            if not name.startswith(ENV_PREFIX) and name not in hidden}
+
+
+_SPAWN_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _spawn(argv: Sequence[str], **options: Any) -> asyncio.subprocess.Process:
+    """Start a process, one at a time: a fork and exec blocks the event loop for 1-2 ms, so
+    200 checks started at once would stall every other request (/healthz) for 0.3 s or more;
+    one spawn per loop iteration lets the others through between them."""
+    loop = asyncio.get_running_loop()
+    lock = _SPAWN_LOCKS.get(loop)
+    if lock is None:
+        lock = _SPAWN_LOCKS[loop] = asyncio.Lock()
+    async with lock:
+        return await asyncio.create_subprocess_exec(*argv, **options)
+
+
 async def run_process(
     argv: Sequence[str],
     *,
@@ -104,6 +143,7 @@ async def run_process(
 ) -> ProcessResult:
     """Run argv in its own process group, capture stdout+stderr, end the group on deadline.
 
+    Without `env` the child gets child_environment(), never the service's own secrets.
     Cancelling the caller ends the group the same way before the cancellation goes on.
     """
     started = time.monotonic()
@@ -111,13 +151,13 @@ async def run_process(
     # to close, so a child the command left behind would hold the run open until the deadline
     read_fd, write_fd = os.pipe()
     spawn = asyncio.ensure_future(
-        asyncio.create_subprocess_exec(
-            *argv,
+        _spawn(
+            argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd,
             stderr=write_fd,
             start_new_session=True,
-            env=env,
+            env=child_environment() if env is None else env,
         )
     )
     try:

@@ -11,17 +11,20 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from loadtester import metrics
 from loadtester.errors import (
     BackgroundTaskFailed,
+    CallerGone,
     ServiceUnavailable,
     StoreUnavailable,
     TooManyTasks,
 )
 from loadtester.logs import get_logger
+from loadtester.redact import redact
 from loadtester.state.base import LEASE_SECONDS, Failure, TaskLedger
 from loadtester.tasks.base import Task, TaskEnvironment, TaskResult
 
@@ -45,6 +48,7 @@ class TaskRunner:
         self._ledger = ledger
         self._owner = uuid.uuid4().hex
         self._limit = env.settings.max_background_tasks
+        self._max_checks = env.settings.max_checks
         self._report_failures = env.settings.background_failures == "report"
         self._running: dict[str, RunningTask] = {}
         self._blocking: set[asyncio.Task[TaskResult]] = set()
@@ -56,17 +60,51 @@ class TaskRunner:
         """Background runs in progress."""
         return list(self._running.values())
 
-    async def run_blocking(self, task: Task) -> TaskResult:
-        """Run a check and wait for its result; many run at once."""
+    async def run_blocking(self, task: Task,
+                           caller_gone: Callable[[], Awaitable[str]] | None = None
+                           ) -> TaskResult:
+        """Run a check and wait for its result; up to -max-checks run at once (TooManyTasks
+        past it). When `caller_gone()` ends first (with the reason), the check is cancelled,
+        its process group ended, and CallerGone raised."""
+        if len(self._blocking) >= self._max_checks:
+            get_logger(**task.payload.log_fields(), type=task.type, task=task.description
+                       ).warning("task refused: check limit reached", limit=self._max_checks)
+            raise TooManyTasks(f"too many checks running ({self._max_checks}); try again later")
         future = asyncio.ensure_future(self._supervise(task, "blocking"))
         self._blocking.add(future)
         future.add_done_callback(self._blocking.discard)
         try:
-            return await future
+            if caller_gone is None:
+                return await future
+            return await self._until_caller_gone(task, future, caller_gone())
         except asyncio.CancelledError:
             if self._closing and future.cancelled():
                 raise ServiceUnavailable("check ended: the service is shutting down") from None
             raise
+
+    async def _until_caller_gone(self, task: Task, future: asyncio.Task[TaskResult],
+                                 caller_gone: Awaitable[str]) -> TaskResult:
+        watcher = asyncio.ensure_future(caller_gone)
+        log = get_logger(**task.payload.log_fields(), type=task.type, task=task.description)
+        try:
+            await asyncio.wait((future, watcher), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # aiohttp cancels the handler itself on a disconnect when handler_cancellation is
+            # on (its test server), and on shutdown
+            if not future.done() and not self._closing:
+                log.info("task cancelled", why="the caller disconnected")
+                future.cancel()
+            raise
+        finally:
+            watcher.cancel()
+        if future.done():
+            return future.result()
+        why = watcher.result()
+        log.info("task cancelled", why=why)
+        future.cancel()
+        # the process group is ended (SIGTERM, -kill-grace, SIGKILL) before this returns
+        await asyncio.gather(future, return_exceptions=True)
+        raise CallerGone(f"check cancelled: {why}")
 
     async def start_background(self, task: Task) -> StartOutcome:
         """Start a background run unless the same one is running, here or on another replica.
@@ -111,7 +149,8 @@ class TaskRunner:
         try:
             result = await self._supervise(task, "background")
             if not result.ok:
-                failure = Failure(result.reason, task.payload.checksum)
+                # kept in the state store (Redis, SQLite) and answered later: redacted now
+                failure = Failure(redact(result.reason), task.payload.checksum)
             return result
         finally:
             try:

@@ -23,6 +23,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float
+    raw: bytes = b""
 
 
 @dataclass
@@ -62,7 +63,7 @@ async def make_receiver() -> AsyncIterator[Callable[[], Awaitable[FakeReceiver]]
                 body: Any = json.loads(raw)
             except ValueError:
                 body = raw.decode()
-            seen = Received(request.path_qs, dict(request.headers), body, time.time())
+            seen = Received(request.path_qs, dict(request.headers), body, time.time(), raw)
             receiver.requests.append(seen)
             status, headers, text = receiver.answer(seen)
             if receiver.delay:

@@ -49,15 +49,16 @@ async def test_timestamps_no_datetime_holds_are_400(make_client: Any, stamp: str
 
 async def test_a_header_aiohttp_refuses_is_dead_and_the_lane_goes_on(
         make_client: Any, make_receiver: Any, tmp_path: Path) -> None:
-    """A control character in the canary name, used in a header (here for Warnings only), is
-    dead-lettered at once with the reason; the canary's next event is delivered."""
+    """A control character in a metadata value, used in a header (here for Warnings only), is
+    dead-lettered at once with the reason; the canary's next event is delivered. (A canary
+    name cannot carry one: it is refused as not a Kubernetes name.)"""
     hook = await make_receiver()
-    header = "{% if event_type == 'Warning' %}{{ name }}{% endif %}"
+    header = "{% if event_type == 'Warning' %}{{ metadata.owner }}{% endif %}"
     client = await make_client(config=_config(tmp_path, hook.url,
                                               f", headers: {{X-Warning-For: \"{header}\"}}"))
     with capture_logs() as logs:
         for kind, message in (("Warning", "Halt advancement"), ("Normal", "Advance")):
-            payload = event(name="pod\x01info", event_type=kind, message=message)
+            payload = event(event_type=kind, message=message, owner="pod\x01info")
             assert (await client.post("/events", json=payload)).status == 202
         await _counts(client, {"dead": 1, "delivered": 1})
     assert [request.body["message"] for request in hook.requests] == ["Advance"]

@@ -1,0 +1,51 @@
+"""`-allow-cmd`: which commands a payload may run, checked before any task is built."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from loadtester.errors import Forbidden
+from loadtester.models import WebhookPayload
+from loadtester.tasks.registry import DEFAULT_TYPE
+
+SHELL_TYPES = frozenset({"cmd", "bash"})
+TOOL_TYPES = frozenset({"helm", "helmv3", "kubectl"})
+SHOWN_CHARS = 80
+
+
+class CommandPolicy:
+    """Allows a command only when one `-allow-cmd` pattern matches all of it; no pattern: all.
+
+    `cmd` and `bash` are matched on `metadata.cmd` as the shell gets it; `helm`, `helmv3` and
+    `kubectl` on the command line as typed, the type's name first (`kubectl rollout status
+    deploy/podinfo`), so one pattern list can tell a tool's arguments from a shell command.
+    """
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self._patterns = tuple(re.compile(pattern) for pattern in patterns)
+
+    def check(self, payload: WebhookPayload) -> None:
+        """Raise Forbidden (403) naming the command when no pattern allows it."""
+        if not self._patterns:
+            return
+        command = command_of(payload)
+        if command is None:
+            return
+        if not any(pattern.fullmatch(command) for pattern in self._patterns):
+            shown = command[:SHOWN_CHARS].replace("\r", " ").replace("\n", " ")
+            raise Forbidden(f"command not allowed: {shown}")
+
+
+def command_of(payload: WebhookPayload) -> str | None:
+    """The command line a payload would run in a process, or None when it runs none."""
+    metadata = payload.metadata or {}
+    kind = metadata.get("type", DEFAULT_TYPE)
+    command = metadata.get("cmd", "")
+    if not command.strip():
+        return None  # the task's factory answers `400 cmd not found in metadata`
+    if kind in SHELL_TYPES:
+        return command
+    if kind in TOOL_TYPES:
+        return f"{kind} {command}"
+    return None
