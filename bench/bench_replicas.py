@@ -30,51 +30,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from tests.redis_server import RedisServer, free_port  # noqa: E402
+from tests.webhook_sink import WebhookSink  # noqa: E402
 
 CANARY = {"name": "podinfo", "namespace": "bench", "checksum": "abc"}
-
-
-class Sink:
-    """A webhook receiver: records messages; holds the first request while `hang` is set."""
-
-    def __init__(self, hang: bool) -> None:
-        self.messages: list[str] = []
-        self.hang = threading.Event()
-        self.refuse = threading.Event()
-        if hang:
-            self.hang.set()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if sink.refuse.is_set():
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                sink.messages.append(str(body.get("message")))
-                if sink.hang.is_set():
-                    sink.hang.clear()
-                    time.sleep(120)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def call(port: int, path: str, body: dict[str, object] | None = None) -> int:
@@ -119,7 +84,7 @@ def event(message: str) -> dict[str, object]:
 def round_trip(redis: RedisServer, tmp: Path, index: int) -> tuple[float, float]:
     """One round: (event takeover seconds, task takeover seconds)."""
     redis.flush()
-    sink = Sink(hang=True)
+    sink = WebhookSink(hang_first=True)
     a, a_port = start(redis.url, sink.url, tmp)
     b, b_port = start(redis.url, sink.url, tmp)
     try:
@@ -148,13 +113,13 @@ def round_trip(redis: RedisServer, tmp: Path, index: int) -> tuple[float, float]
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        sink.server.shutdown()
+        sink.close()
 
 
 def redis_restart(redis: RedisServer, tmp: Path) -> tuple[float, bool, int, int]:
     """(seconds until /readyz is 200 again, gate still open, events sent, events delivered)."""
     redis.flush()
-    sink = Sink(hang=False)
+    sink = WebhookSink()
     sink.refuse.set()
     process, port = start(redis.url, sink.url, tmp)
     try:
@@ -173,7 +138,7 @@ def redis_restart(redis: RedisServer, tmp: Path) -> tuple[float, bool, int, int]
     finally:
         process.kill()
         process.wait()
-        sink.server.shutdown()
+        sink.close()
 
 
 def main() -> int:

@@ -3,18 +3,16 @@ and they ride out a Redis restart and the SIGKILL of a replica."""
 
 from __future__ import annotations
 
-import json
 import signal
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.redis_server import RedisServer
 from tests.test_server_process import GATE, Service, StartService, request, start_service
+from tests.webhook_sink import WebhookSink
 
 __all__ = ["start_service"]  # the fixture, used by name
 
@@ -145,41 +143,10 @@ def test_redis_outage_answers_503_and_recovers(start_service: StartService,
     assert "Traceback" not in a.log.read_text() + b.log.read_text()
 
 
-class HangingSink:
-    """A webhook receiver on loopback that records each body and leaves the first unanswered."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, object]] = []
-        self.release = threading.Event()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                sink.bodies.append(json.loads(self.rfile.read(length)))
-                if len(sink.bodies) == 1:
-                    sink.release.wait(60)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_event_delivery_is_taken_over_after_sigkill(start_service: StartService,
                                                     redis_url: str) -> None:
     """A replica killed mid-delivery: another delivers that event, then the next, within 30 s."""
-    sink = HangingSink()
+    sink = WebhookSink(hang_first=True)
     try:
         flags = (f"-state={redis_url}", "-log-level=info", f"-event-webhook-url={sink.url}")
         a = start_service(*flags)
@@ -196,7 +163,7 @@ def test_event_delivery_is_taken_over_after_sigkill(start_service: StartService,
         killed = time.monotonic()
         wait_until(lambda: len(sink.bodies) >= 3, within=40)
         assert time.monotonic() - killed < 30
-        messages = [str(body.get("message", body)) for body in sink.bodies]
+        messages = sink.messages
         assert "first" in messages[1] and "second" in messages[2], messages
     finally:
         sink.close()

@@ -7,10 +7,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from loadtester.cli import FLAGS
 from loadtester.proctitle import mask_secret_arguments
 from loadtester.tasks.process import _service_variables
+from tests.conftest import ClientFactory
 from tests.test_server_process import GATE, StartService, request, start_service
 
 __all__ = ["start_service"]  # the fixture, used by name
@@ -91,3 +93,16 @@ def test_no_warning_without_secret_flags(start_service: StartService, tmp_path: 
     assert cmdline.split(b"\0")[-2].startswith(b"-port=")  # the untouched argv
     assert service.stop() == 0
     assert not any('"warning"' in line for line in service.log_lines())
+
+
+async def test_command_secrets_are_not_key_names_in_redis(make_client: ClientFactory,
+                                                          redis_url: str) -> None:
+    """A background command's secret never becomes part of a key name in the state store."""
+    client = await make_client(state=redis_url)
+    body = {**GATE, "metadata": {"cmd": "curl -s 'http://127.0.0.1:1/?token=t0k3n'; exit 3"}}
+    async with client.post("/", data=json.dumps(body)) as response:
+        assert response.status == 202
+    async with redis.asyncio.Redis.from_url(redis_url) as store:
+        names = [key.decode() for key in await store.keys("*")]
+    assert any("lease:" in name for name in names)
+    assert not any("t0k3n" in name or "curl" in name for name in names)

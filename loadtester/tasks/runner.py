@@ -8,6 +8,7 @@ ended, on any replica) or lost cancels the run at the next renewal.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import contextlib
 import time
 import uuid
@@ -114,23 +115,24 @@ class TaskRunner:
         StoreUnavailable when the state store does not answer.
         """
         log = get_logger(**task.payload.log_fields(), type=task.type, task=task.description)
-        if task.key in self._running:
+        key = stored_key(task)
+        if key in self._running:
             return self._skipped(task, log, "already running")
         if len(self._running) >= self._limit:
             log.warning("task refused: background limit reached", limit=self._limit)
             raise TooManyTasks(f"too many background tasks running ({self._limit}); "
                                "try again later")
-        if not await self._ledger.claim(task.key, task.payload.canary, self._owner,
+        if not await self._ledger.claim(key, task.payload.canary, self._owner,
                                         LEASE_SECONDS):
             return self._skipped(task, log, "already running on another replica")
         try:
-            failure = await self._ledger.take_failure(task.key)
+            failure = await self._ledger.take_failure(key)
         except StoreUnavailable:
             with contextlib.suppress(StoreUnavailable):
-                await self._ledger.release(task.key, self._owner, None)
+                await self._ledger.release(key, self._owner, None)
             raise
         future = asyncio.ensure_future(self._background(task))
-        self._running[task.key] = RunningTask(task, future, time.time())
+        self._running[key] = RunningTask(task, future, time.time())
         if self._renewer is None:
             self._renewer = asyncio.ensure_future(self._renew_leases())
         if failure and self._report_failures and _same_revision(failure, task):
@@ -154,11 +156,11 @@ class TaskRunner:
             return result
         finally:
             try:
-                await self._ledger.release(task.key, self._owner, failure)
+                await self._ledger.release(stored_key(task), self._owner, failure)
             except StoreUnavailable as exc:
                 get_logger(**task.payload.log_fields(), task=task.description).warning(
                     "task end not recorded: its lease lapses by itself", error=exc.message)
-            self._running.pop(task.key, None)
+            self._running.pop(stored_key(task), None)
 
     async def _renew_leases(self) -> None:
         """Keep this runner's leases; cancel the runs whose lease was revoked or lost."""
@@ -230,6 +232,12 @@ class TaskRunner:
             running.dec()
             metrics.TASKS_FINISHED.labels(task.type, outcome).inc()
             metrics.TASK_DURATION.labels(task.type).observe(time.monotonic() - started)
+
+
+def stored_key(task: Task) -> str:
+    """The task's key as the ledger keeps it: a digest, so that a secret in a command never
+    becomes a key name in the state store."""
+    return f"{task.payload.canary}/{hashlib.sha256(task.key.encode()).hexdigest()[:32]}"
 
 
 def _same_revision(failure: Failure, task: Task) -> bool:
