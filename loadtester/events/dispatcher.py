@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ PRUNE_EVERY = 60.0
 DEPTH_EVERY = 5.0
 ERROR_PAUSE = 1.0
 _ANSWER_LIMIT = 64 * 1024
+_LARGE_BODY = 1024 * 1024
 
 
 def backoff(attempt: int, low: float, high: float) -> float:
@@ -230,7 +232,7 @@ class Dispatcher:
             return Verdict("dead", f"cannot build the message: {_reason(exc)}")
         try:
             async with self._session.request(
-                call.method, call.url, data=call.body, headers=call.headers,
+                call.method, call.url, data=_payload(call.body), headers=call.headers,
                 timeout=aiohttp.ClientTimeout(total=sink.timeout),
             ) as answer:
                 body = await answer.content.read(_ANSWER_LIMIT)
@@ -296,6 +298,12 @@ class Dispatcher:
         settings = self._settings
         wait = backoff(breaker.failures, settings.min_backoff, settings.max_backoff)
         breaker.probe_at = time.time() + max(wait, verdict.retry_after or 0.0)
+
+
+def _payload(body: bytes) -> bytes | io.BytesIO:
+    # aiohttp writes a large bytes body in one go on the event loop (and warns); a stream is
+    # written in chunks
+    return io.BytesIO(body) if len(body) > _LARGE_BODY else body
 
 
 def _reason(error: Exception) -> str:

@@ -8,8 +8,8 @@ ended, on any replica) or lost cancels the run at the next renewal.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import contextlib
+import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable

@@ -70,7 +70,7 @@ async def make_receiver() -> AsyncIterator[Callable[[], Awaitable[FakeReceiver]]
                 await asyncio.sleep(receiver.delay)
             return web.Response(status=status, headers=headers, text=text)
 
-        app = web.Application()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", handle)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

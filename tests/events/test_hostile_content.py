@@ -127,3 +127,15 @@ async def test_a_long_message_reaches_every_sink_within_its_limit(
     assert got["webhook"].body["message"] == message
     capped = got["capped"].body["message"]
     assert size(capped, "bytes") <= CAPPED_BYTES and capped.endswith(MARKER)
+
+
+async def test_a_webhook_body_over_a_mebibyte_is_delivered(make_client: Any,
+                                                           make_receiver: Any) -> None:
+    """A message whose webhook body grows past 1 MiB (message and text) reaches it whole."""
+    receiver = await make_receiver()
+    client = await make_client(event_webhook_url=f"{receiver.url}/hook")
+    message = "x" * 600_000
+    assert (await client.post("/events", json=_failed(message))).status == 202
+    (got,) = await receiver.wait_for(1, within=20)
+    assert len(got.raw) > 1024 * 1024
+    assert got.body["message"] == message
