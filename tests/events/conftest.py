@@ -34,6 +34,8 @@ class FakeReceiver:
     requests: list[Received] = field(default_factory=list)
     answer: Callable[[Received], Answer] = lambda _r: (200, {}, "ok")
     delay: float = 0.0
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests it was handling at once
 
     @property
     def bodies(self) -> list[Any]:
@@ -66,8 +68,13 @@ async def make_receiver() -> AsyncIterator[Callable[[], Awaitable[FakeReceiver]]
             seen = Received(request.path_qs, dict(request.headers), body, time.time(), raw)
             receiver.requests.append(seen)
             status, headers, text = receiver.answer(seen)
-            if receiver.delay:
-                await asyncio.sleep(receiver.delay)
+            receiver.in_flight += 1
+            receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+            try:
+                if receiver.delay:
+                    await asyncio.sleep(receiver.delay)
+            finally:
+                receiver.in_flight -= 1
             return web.Response(status=status, headers=headers, text=text)
 
         app = web.Application(client_max_size=16 * 1024 * 1024)
