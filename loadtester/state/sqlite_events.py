@@ -141,27 +141,22 @@ class SqliteEventQueue:
         return None if when is None else float(when)
 
     async def delivered(self, entry: Delivery, now: float) -> None:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE outbox SET state = 'delivered', sent_count = ?, attempts = attempts + 1,"
-                " done_at = ?, last_error = '' WHERE id = ? AND state = 'pending'",
-                (entry.count, now, int(entry.id)))
-            if cursor.rowcount:
-                _advance(db, entry.sink, entry.lane)
+        self._settle(entry, "state = 'delivered', sent_count = ?, attempts = attempts + 1,"
+                            " done_at = ?, last_error = ''", (entry.count, now))
 
     async def retry(self, entry: Delivery, next_at: float, error: str) -> None:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_at = ?, last_error = ?"
-                " WHERE id = ? AND state = 'pending'", (next_at, error, int(entry.id)))
-            if cursor.rowcount:
-                _advance(db, entry.sink, entry.lane)
+        self._settle(entry, "attempts = attempts + 1, next_at = ?, last_error = ?",
+                     (next_at, error))
 
     async def dead(self, entry: Delivery, error: str, now: float) -> None:
+        self._settle(entry, "state = 'dead', attempts = attempts + 1, last_error = ?,"
+                            " done_at = ?", (error, now))
+
+    def _settle(self, entry: Delivery, changes: str, values: tuple[object, ...]) -> None:
+        """Apply an attempt's outcome to a still pending row, then move its lane on."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?,"
-                " done_at = ? WHERE id = ? AND state = 'pending'", (error, now, int(entry.id)))
+            cursor = db.execute(f"UPDATE outbox SET {changes} WHERE id = ? AND state = 'pending'",
+                                (*values, int(entry.id)))
             if cursor.rowcount:
                 _advance(db, entry.sink, entry.lane)
 
