@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from loadtester.durations import parse_go_duration
 from loadtester.proctitle import hide_secret_arguments
-from loadtester.settings import Settings, default_state_dir
+
+if TYPE_CHECKING:
+    from loadtester.settings import Settings
+
+# pydantic and the settings load only on the service's path: `loadtester load` and
+# `loadtester -version` start without them.
 
 ENV_PREFIX = "LOADTESTER_"
 
@@ -63,9 +67,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("namespace-regexp", "serve only canaries whose namespace matches this regexp"),
     Flag("zap-encoding", "log encoding: json or console (default json)"),
     Flag("zap-replace-globals", "accepted for compatibility, ignored", _bool, is_bool=True),
-    Flag("state", f"directory of the embedded SQLite store, 'memory' to keep nothing, or "
-         f"redis://[:password@]host:6379/0 (rediss:// for TLS) to share state between "
-         f"replicas (default {default_state_dir()})", secret=True),
+    Flag("state", "directory of the embedded SQLite store, 'memory' to keep nothing, or "
+         "redis://[:password@]host:6379/0 (rediss:// for TLS) to share state between "
+         "replicas (default {default_state_dir})", secret=True),
     Flag("token-file", "file of 'NAMESPACE TOKEN [NAME]' lines: payload endpoints then need "
          "the namespace's token (metadata.token or Authorization: Bearer), gate changes the "
          "header; '*' is any namespace"),
@@ -114,15 +118,19 @@ def usage() -> str:
     lines = [
         "usage: loadtester [serve] [flags]     run the webhook service",
         "       loadtester load [hey flags] URL  run the built-in load generator",
+        "       loadtester -version              print the version",
         "",
         "Flags take -flag=value, -flag value or --flag. Each may also be set by the",
         f"environment variable {ENV_PREFIX}<NAME> (e.g. {ENV_PREFIX}LOG_LEVEL=info); URLs of "
         "event sinks also by <NAME>_FILE, a file holding the value.",
         "",
     ]
+    from loadtester.settings import default_state_dir
+
     for flag in FLAGS:
+        text = flag.help.replace("{default_state_dir}", str(default_state_dir()))
         lines.append(f"  -{flag.name}")
-        lines.append(f"        {flag.help}  [env {flag.env}]")
+        lines.append(f"        {text}  [env {flag.env}]")
     return "\n".join(lines)
 
 
@@ -185,6 +193,10 @@ def _from_arguments(args: Sequence[str]) -> dict[str, Any]:
 
 def parse_settings(args: Sequence[str], environ: dict[str, str] | None = None) -> Settings:
     """Build Settings from flags over environment variables over defaults."""
+    from pydantic import ValidationError
+
+    from loadtester.settings import Settings
+
     values = _from_arguments(args)
     values.update(_from_environment(dict(os.environ) if environ is None else environ,
                                     set(values)))
@@ -199,7 +211,23 @@ def parse_settings(args: Sequence[str], environ: dict[str, str] | None = None) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `loadtester` command."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `loadtester --help | head -2`: the reader left; end quietly, as a Go program does
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-version", "--version", "version"):
+        from loadtester import version
+
+        print(f"loadtester {version()}")
+        return 0
     if args and args[0] == "load":
         from loadtester.loadgen.cli import main as load_main
 

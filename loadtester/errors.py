@@ -11,6 +11,7 @@
     ├── CallerGone (499)  the caller of a blocking check disconnected; nobody reads the answer
     ├── ServiceUnavailable (503)
     │   └── StoreUnavailable (503)  the state store (Redis) does not answer
+    ├── TaskSetupFailed (500)  a blocking task's metadata is unusable (Go's Concord answer)
     └── CheckFailed (500)  a task ran and failed: Flagger counts it as a failed check
         └── BackgroundTaskFailed (500)
 """
@@ -62,6 +63,10 @@ class CallerGone(LoadtesterError):
 
 class ServiceUnavailable(LoadtesterError):
     status = 503
+
+
+class TaskSetupFailed(LoadtesterError):
+    """A task that cannot be set up where the Go service answers 500 for it (Concord)."""
 
 
 class CheckFailed(LoadtesterError):

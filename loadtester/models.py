@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from loadtester.errors import InvalidPayload
 
@@ -25,11 +25,17 @@ class WebhookPayload(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    name: str = Field(min_length=1)
-    namespace: str = Field(min_length=1)
+    # empty where absent, as Go's encoding/json leaves them; checked by validate_payload()
+    name: str = ""
+    namespace: str = ""
     phase: str = ""
     checksum: str = ""
     metadata: dict[str, str] | None = None
+
+    @field_validator("name", "namespace", "phase", "checksum", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        return "" if value is None else value  # Go's json.Unmarshal leaves null fields empty
 
     @field_validator("metadata", mode="before")
     @classmethod
@@ -37,24 +43,10 @@ class WebhookPayload(BaseModel):
         # Flagger's CRD says string values, but hand-written Canaries carry lists (`alerts:`).
         if isinstance(value, dict):
             return {
-                str(key): item if isinstance(item, str) else json.dumps(item)
+                # ensure_ascii=False: a lone surrogate stays visible to validate_payload()
+                str(key): item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
                 for key, item in value.items()
             }
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _kubernetes_namespace(cls, value: str) -> str:
-        # a dot in a namespace would let `a.b`+`c` and `a`+`b.c` share the gate key `a.b.c`
-        if not is_namespace(value):
-            raise ValueError(f"{quote(value)} is not a valid Kubernetes namespace")
-        return value
-
-    @field_validator("name")
-    @classmethod
-    def _kubernetes_name(cls, value: str) -> str:
-        if len(value) > 253 or not _NAME.match(value):
-            raise ValueError(f"{quote(value)} is not a valid Kubernetes name")
         return value
 
     @property
@@ -68,28 +60,47 @@ class WebhookPayload(BaseModel):
 
 
 def parse_payload(body: bytes) -> WebhookPayload:
-    """Decode and validate a request body; raise InvalidPayload with a one-line reason."""
+    """Decode a request body as Go's json.Unmarshal would take it; InvalidPayload otherwise.
+
+    Only the Go service's own check happens here (the body is a JSON payload); ours come
+    after its namespace and metadata checks, in validate_payload(), so that Go's answer wins
+    wherever Go would give one.
+    """
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"invalid JSON payload: {_first_line(str(exc))}") from None
     except RecursionError:
         raise InvalidPayload("invalid JSON payload: nested too deeply") from None
+    if data is None:
+        data = {}  # Go decodes `null` into an empty payload
     if not isinstance(data, dict):
         raise InvalidPayload("invalid payload: expected a JSON object")
-    _refuse_lone_surrogates(data)
     try:
         return WebhookPayload.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "payload"
-        if error["type"] == "missing":
-            reason = "is required"
-        elif error["type"] == "value_error":
-            reason = str(error["ctx"]["error"])  # our own words, with the value's case kept
-        else:
-            reason = error["msg"].lower()
+        reason = "is required" if error["type"] == "missing" else error["msg"].lower()
         raise InvalidPayload(f"invalid payload: {where} {reason}") from None
+
+
+def validate_payload(payload: WebhookPayload, *, names_required: bool = False) -> None:
+    """Our checks, beyond the Go service's: InvalidPayload for a lone UTF-16 surrogate, or a
+    name or namespace that is not a Kubernetes name. Empty ones pass, as Go takes them, unless
+    `names_required`."""
+    refuse_lone_surrogates(payload.model_dump())
+    if names_required:
+        for field_name in ("name", "namespace"):
+            if not getattr(payload, field_name):
+                raise InvalidPayload(f"invalid payload: {field_name} is required")
+    # a dot in a namespace would let `a.b`+`c` and `a`+`b.c` share the gate key `a.b.c`
+    if payload.name and (len(payload.name) > 253 or not _NAME.match(payload.name)):
+        raise InvalidPayload(
+            f"invalid payload: name {quote(payload.name)} is not a valid Kubernetes name")
+    if payload.namespace and not is_namespace(payload.namespace):
+        raise InvalidPayload(f"invalid payload: namespace {quote(payload.namespace)} "
+                             "is not a valid Kubernetes namespace")
 
 
 def is_namespace(value: str) -> bool:
@@ -102,7 +113,7 @@ def quote(value: str, limit: int = 80) -> str:
     return json.dumps(value[:limit]) + ("..." if len(value) > limit else "")
 
 
-def _refuse_lone_surrogates(data: dict[str, Any]) -> None:
+def refuse_lone_surrogates(data: dict[str, Any]) -> None:
     """InvalidPayload naming a string (key or value) that is not valid Unicode text.
 
     JSON's `\\ud800` escape decodes to a lone surrogate, which no UTF-8 encoder (a log line,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from loadtester import version
 from loadtester.app import create_app
 from loadtester.logs import configure_logging, get_logger
 from loadtester.settings import Settings
@@ -29,7 +30,10 @@ def serve(settings: Settings, *, secret_flags: Sequence[str] = ()) -> int:
     """
     configure_logging(settings.log_level, settings.zap_encoding, cache=True)
     log = get_logger()
-    log.info("starting", port=settings.port, state=settings.state_for_logs,
+    host = settings.host or "0.0.0.0"
+    address = f"[{host}]:{settings.port}" if ":" in host else f"{host}:{settings.port}"
+    log.info("starting", version=version(), address=address, port=settings.port,
+             state=settings.state_for_logs,
              timeout=settings.timeout, namespace_regexp=settings.namespace_regexp)
     if secret_flags:
         log.warning("secret given on the command line: set LOADTESTER_<NAME> or "

@@ -39,7 +39,11 @@ EVENT_PATHS = ("/events", "/events/webhook", "/events/nope")
 ALL_PATHS = ("/", *GATE_PATHS, *EVENT_PATHS, "/gate/approve", "/gate/halt", "/healthz")
 # the 500 bodies of a task that ran and failed (Flagger counts them as failed checks)
 TASK_FAILURES = ("command ", "background task failed", "concord ", "all ", "no requests",
-                 "error rate ", "p50 ", "p95 ", "p99 ", "rate ", "load test timed out")
+                 "error rate ", "p50 ", "p95 ", "p99 ", "rate ", "load test timed out",
+                 # Concord's set-up and run errors, answered 500 in the Go service's words
+                 "concord:", "`", "unable to convert `", "You cannot override Endpoint",
+                 "failed to create base URL", "Post \"", "Get \"", "open ", "read ",
+                 "context timedout")
 
 NASTY_CHARS = st.sampled_from(["\ud800", "\udfff", "\r", "\n", "\x00", "\x7f", "\t",
                                "\u2028", "\u20ac", "\u00e9", "\u0130", "\U0001f600", " ", ":",

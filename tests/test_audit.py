@@ -121,11 +121,11 @@ async def test_longest_valid_names_accepted(make_client: ClientFactory) -> None:
 
 
 async def test_namespace_regexp_dollar_is_end_of_text(make_client: ClientFactory) -> None:
-    """-namespace-regexp='^team-a$' serves team-a and refuses "team-a\\n" (as Go does)."""
+    """-namespace-regexp='^team-a$' serves team-a and refuses "team-a\\n" (403, as Go does)."""
     client = await make_client(namespace_regexp="^team-a$")
     assert await send(client, "/gate/open", {**GATE, "namespace": "team-a"}) == (202, "")
     status, _ = await send(client, "/gate/open", {**GATE, "namespace": "team-a\n"})
-    assert status == 400
+    assert status == 403  # Go's regexp check comes before our Kubernetes-name check
     assert await send(client, "/gate/open", {**GATE, "namespace": "team-ab"}) == (
         403, "Forbidden")
 
@@ -169,7 +169,7 @@ def test_go_regexp_translation() -> None:
         ("/events", {**GATE, "metadata": {"eventMessage": "\ud800", "eventType": "Normal",
                                           "timestamp": "1"}}, "metadata.eventMessage"),
         ("/gate/check", {**GATE, "name": "p\ud800"}, "name"),
-        ("/", {**GATE, "metadata": {"alerts": [{"to": "\ud83d"}]}}, "metadata.alerts[0].to"),
+        ("/", {**GATE, "metadata": {"alerts": [{"to": "\ud83d"}]}}, "metadata.alerts"),
     ],
 )
 async def test_lone_surrogate_is_400(make_client: ClientFactory, path: str,

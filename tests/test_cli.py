@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from loadtester import __version__, version
 from loadtester.cli import FLAGS, main, parse_settings, usage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -279,3 +282,50 @@ def test_help_real_process() -> None:
     assert done.returncode == 0
     for flag in FLAGS:
         assert f"-{flag.name}" in done.stdout
+
+
+@pytest.mark.parametrize("arg", ["--version", "-version"])
+def test_version(arg: str) -> None:
+    """--version and -version print the package's version and exit 0."""
+    done = run_cli(arg)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"loadtester {version()}\n"
+    assert version() == __version__  # pyproject's version is the package's
+
+
+def test_help_into_a_closed_pipe() -> None:
+    """`loadtester --help | head -2`: a reader that left ends the command without a traceback."""
+    for args in (["--help"], ["load", "-h"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "loadtester", *args], stdout=write_end,
+                stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        assert done.stderr == "", done.stderr
+        assert done.returncode == 141
+
+
+def test_start_up_line_names_version_and_address() -> None:
+    """The service's first log line names its version and the address it listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loadtester", f"-port={port}", "-host=127.0.0.1",
+         "-state=memory", "-log-level=info"],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = json.loads(proc.stderr.readline())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert line["event"] == "starting"
+    assert line["version"] == version()
+    assert line["address"] == f"127.0.0.1:{port}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import shlex
@@ -34,6 +35,8 @@ K8S = ROOT / "k8s"
 EXAMPLES = K8S / "examples"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+LOCK = ROOT / "requirements.lock"
+PYPROJECT = ROOT / "pyproject.toml"
 KUBECTL = shutil.which("kubectl")
 
 Doc = dict[str, Any]
@@ -87,6 +90,20 @@ FLAGGER_NAMESPACE = "flagger-system"
 # Strategic-merge keys of the lists the HA patch merges into; any other list is replaced.
 MERGE_KEYS = {"containers": "name", "env": "name", "volumes": "name", "volumeMounts": "mountPath"}
 REDIS_PORT = 6379
+# The tools of Flagger's loadtester image (Dockerfile.loadtester), and the versions it pins
+# (bats: the tag of the bats/bats image it copies /opt/bats from).
+FLAGGER_TOOLS = frozenset(
+    {"helm", "kubectl", "ghz", "grpc_health_probe", "git", "bats", "hey", "wrk", "curl", "jq"}
+    | {"bash"}
+)
+FLAGGER_VERSIONS = {
+    "HELM_VERSION": "3.21.1",
+    "KUBECTL_VERSION": "v1.36.2",
+    "GHZ_VERSION": "0.120.0",
+    "GRPC_HEALTH_PROBE_VERSION": "v0.4.35",
+    "BATS_VERSION": "1.11.1",
+}
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 # --- loading -----------------------------------------------------------------------------
@@ -112,12 +129,21 @@ def kustomize(directory: Path) -> list[Doc]:
 
 
 def load_plain(directory: Path) -> list[Doc]:
-    """The resources a kustomization lists, read as YAML without any transformation."""
+    """The resources a kustomization lists, read as YAML; its `images:` entries applied."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     docs: list[Doc] = []
     for entry in kustomization.get("resources", []):
         path = directory / entry
         docs.extend(load_plain(path) if path.is_dir() else load_yaml(path))
+    for image in kustomization.get("images", []):
+        for doc in docs:
+            containers = doc.get("spec", {}).get("template", {}).get("spec", {})
+            for container in containers.get("containers", []):
+                name = re.split(r"[:@]", container["image"].rpartition("/")[2])[0]
+                if container["image"].rpartition("/")[0]:
+                    name = container["image"].rpartition("/")[0] + "/" + name
+                if name == image["name"]:
+                    container["image"] = f"{image.get('newName', name)}:{image['newTag']}"
     return docs
 
 
@@ -349,6 +375,29 @@ def test_plain_yaml_matches_kustomize_output() -> None:
         return json.dumps(doc, sort_keys=True)
 
     assert sorted(map(key, load_plain(K8S))) == sorted(map(key, kustomize(K8S)))
+
+
+def test_base_image_is_set_in_one_place(base: list[Doc]) -> None:
+    """The Deployment names its image; the one `images:` entry of the base sets the reference."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    (entry,) = kustomization["images"]
+    (deployment,) = load_yaml(K8S / "deployment.yaml")
+    assert only_container(deployment)["image"] == entry["name"]
+    assert loadtester_container(base)["image"] == f"{entry['newName']}:{entry['newTag']}"
+    assert entry["newTag"] != "latest"
+    mentioned = [path for path in K8S.rglob("*.yaml") if entry["newName"] in path.read_text()]
+    assert mentioned == [K8S / "kustomization.yaml"]
+
+
+def test_an_overlay_sets_the_image_with_one_entry(tmp_path: Path) -> None:
+    """An overlay's `images:` entry, named as the README says, replaces the base's image."""
+    if KUBECTL is None:
+        pytest.skip("kubectl is not on PATH")
+    base_entry = yaml.safe_load((K8S / "kustomization.yaml").read_text())["images"][0]
+    image = {"name": base_entry["newName"], "newName": "registry.example.com/lt",
+             "newTag": "9.9.9"}  # fmt: skip
+    docs = kustomize(write_kustomization(tmp_path, images=[image]))
+    assert loadtester_container(docs)["image"] == "registry.example.com/lt:9.9.9"
 
 
 def test_service_port_80_reaches_the_container_port(base: list[Doc]) -> None:
@@ -802,7 +851,7 @@ def test_example_shell_commands_use_tools_of_the_image(name: str, command: str) 
         ["bash", "-n", "-c", command], capture_output=True, text=True, check=False
     )
     assert check.returncode == 0, check.stderr
-    available = set(dockerfile().apt_packages) | BASE_COMMANDS
+    available = set(dockerfile().apt_packages) | dockerfile().downloaded_tools | BASE_COMMANDS
     for segment in re.split(r"\|\|?|&&|;", command):
         program = shlex.split(segment)[0]
         assert program in available, f"{name}: {program} is not in the image"
@@ -861,6 +910,70 @@ def test_metric_templates_query_the_load_metrics() -> None:
     p99 = queries["loadtester-latency-p99"]
     assert "histogram_quantile(0.99" in p99
     assert "loadtester_load_request_duration_seconds_bucket" in p99
+
+
+class _Series:
+    """A PromQL instant vector of one label-less sample, or empty (None)."""
+
+    def __init__(self, value: float | None) -> None:
+        self.value = value
+
+    def _op(self, other: Any, fn: Any) -> _Series:
+        right = other.value if isinstance(other, _Series) else other
+        if self.value is None or right is None:
+            return _Series(None)
+        return _Series(fn(self.value, right))
+
+    def __add__(self, other: Any) -> _Series:
+        return self._op(other, lambda a, b: a + b)
+
+    def __truediv__(self, other: Any) -> _Series:
+        return self._op(other, lambda a, b: a / b if b else float("nan"))
+
+    def __rmul__(self, other: Any) -> _Series:
+        return self._op(other, lambda a, b: a * b)
+
+    def __or__(self, other: _Series) -> _Series:
+        return self if self.value is not None else other
+
+
+def evaluate_success_rate(query: str, answered: dict[str, float], errors: float) -> float | None:
+    """The success-rate query on rates of answers by code and of transport errors, with
+    PromQL's rules for what has no series: sum() of nothing is empty, empty op x is empty,
+    `a or b` is b where a is empty. None: "no values"."""
+
+    def term(match: re.Match[str]) -> str:
+        selector = match.group(2)
+        if match.group(1) == "loadtester_load_errors_total":
+            value = errors or None
+        else:
+            pattern = re.search(r'code=~"([^"]+)"', selector)
+            assert pattern is not None
+            codes = [n for code, n in answered.items() if re.fullmatch(pattern.group(1), code)]
+            value = sum(codes) if codes else None
+        return f"S({value})"
+
+    rendered = re.sub(r"{{\s*(\w+)\s*}}", r"<\1>", query)
+    text = re.sub(r"sum\(\s*rate\((\w+){([^}]*)}\[[^]]*\]\)\s*\)", term, rendered)
+    text = text.replace("vector(0)", "S(0)").replace(" or ", " | ")
+    assert set(re.sub(r"S\((None|[\d.]+)\)", "", text)) <= set("0123456789.()+/*| \n")
+    result = eval(f"({text.strip()})", {"S": _Series})  # only S(...), numbers and operators
+    assert isinstance(result, _Series)
+    return None if result.value is None or math.isnan(result.value) else result.value
+
+
+def test_success_rate_is_zero_when_every_request_fails() -> None:
+    """All 5xx or all refused: the success rate is 0 (a failed check), not "no values"."""
+    (doc,) = [d for d in load_yaml(EXAMPLES / "metric-templates.yaml")
+              if d["metadata"]["name"] == "loadtester-success-rate"]  # fmt: skip
+    query = doc["spec"]["query"]
+    assert evaluate_success_rate(query, {"500": 4.0}, 0) == 0
+    assert evaluate_success_rate(query, {}, 3.0) == 0
+    assert evaluate_success_rate(query, {"503": 1.0}, 1.0) == 0
+    assert evaluate_success_rate(query, {"200": 3.0, "500": 1.0}, 0) == 75
+    assert evaluate_success_rate(query, {"200": 2.0, "404": 1.0}, 1.0) == 75
+    assert evaluate_success_rate(query, {"200": 5.0}, 0) == 100
+    assert evaluate_success_rate(query, {}, 0) is None  # no traffic is not a failure
 
 
 def test_events_config_routes_name_defined_sinks() -> None:
@@ -934,6 +1047,24 @@ class Dockerfile:
                 return [w for w in rest[: rest.index("&&")] if not w.startswith("-")]
         return []
 
+    def stage(self, name: str) -> list[Instruction]:
+        """The instructions of the stage `FROM ... AS name`."""
+        [found] = [s for s in self.stages if s[0].value.split()[-1:] == [name]]
+        return found
+
+    @property
+    def downloaded_tools(self) -> set[str]:
+        """Tools the `tools` stage installs into /out/bin (copied to /usr/local/bin), and bats
+        (installed into /out/bats, copied to /opt/bats and linked onto PATH)."""
+        runs = self.values("RUN", self.stage("tools"))
+        tools = {m for run in runs for m in re.findall(r" /out/bin/([\w-]+)$", run, re.M)}
+        tools |= {m for run in runs for m in re.findall(r" /out/bin/([\w-]+)\b", run)}
+        if any(re.search(r"install\.sh\"? /out/bats\b", run) for run in runs) and any(
+            "ln -s /opt/bats/bin/bats /usr/local/bin/bats" in run for run in self.values("RUN")
+        ):
+            tools.add("bats")
+        return tools
+
     @property
     def shim(self) -> tuple[str, str, str]:
         """(path, text, mode) of the script written with printf in a RUN."""
@@ -998,9 +1129,9 @@ def test_dockerfile_runs_as_uid_10001() -> None:
 
 
 def test_dockerfile_installs_the_webhook_tools() -> None:
-    """hey, wrk, curl, jq, bash, ca-certificates (and wget for Flagger's probes) from apt."""
+    """hey, wrk, curl, jq, bash, git, ca-certificates (and wget for Flagger's probes) from apt."""
     parsed = dockerfile()
-    required = {"hey", "wrk", "curl", "jq", "bash", "ca-certificates", "wget", "tini"}
+    required = {"hey", "wrk", "curl", "jq", "bash", "git", "ca-certificates", "wget", "tini"}
     assert required <= set(parsed.apt_packages)
     [install] = [run for run in parsed.values("RUN") if "apt-get install" in run]
     assert "--no-install-recommends" in install
@@ -1008,14 +1139,153 @@ def test_dockerfile_installs_the_webhook_tools() -> None:
 
 
 def test_dockerfile_pip_installs_the_project_without_cache() -> None:
-    """The project is installed with pip --no-cache-dir into the venv the runtime copies."""
+    """The locked dependencies (hashes required), then the project alone (--no-deps, no build
+    isolation: no unhashed download), with pip --no-cache-dir into the venv the runtime copies."""
     parsed = dockerfile()
     build = parsed.stages[0]
     [venv] = [run for run in parsed.values("RUN", build) if "-m venv" in run]
     venv_dir = venv.split()[-1]
-    [install] = [run for run in parsed.values("RUN", build) if "pip install" in run]
-    assert install.startswith(f"{venv_dir}/bin/pip install --no-cache-dir ")
+    [deps, project] = [run for run in parsed.values("RUN", build) if "pip install" in run]
+    assert deps == (
+        f"{venv_dir}/bin/pip install --no-cache-dir --require-hashes -r /src/requirements.lock"
+    )
+    assert project.startswith(
+        f"{venv_dir}/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src"
+    )
+    copies = parsed.values("COPY", build)
+    assert copies.index("requirements.lock /src/requirements.lock") < copies.index(". /src")
     assert any(c.endswith(f"{venv_dir} {venv_dir}") for c in parsed.values("COPY"))
+
+
+def locked_pins() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, sha256 hashes) of requirements.lock."""
+    pins: dict[str, tuple[str, list[str]]] = {}
+    name = ""
+    for line in LOCK.read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9._-]+)==(\S+) \\$", line)
+        if pin:
+            name = re.sub(r"[-_.]+", "-", pin.group(1)).lower()
+            pins[name] = (pin.group(2), [])
+        elif line.strip().startswith("--hash="):
+            algorithm, _, digest = line.strip().removeprefix("--hash=").rstrip(" \\").partition(":")
+            assert algorithm == "sha256" and SHA256_HEX.match(digest), line
+            pins[name][1].append(digest)
+        else:
+            assert not line.strip() or line.lstrip().startswith("#"), line
+    return pins
+
+
+def test_lock_pins_every_runtime_and_build_dependency_with_hashes() -> None:
+    """requirements.lock pins each dependency and build requirement of pyproject.toml, at a
+    version its specifier allows, with a SHA-256 for every file."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads(PYPROJECT.read_text())
+    pins = locked_pins()
+    wanted = project["project"]["dependencies"] + project["build-system"]["requires"]
+    for text in wanted:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in pins, f"{text} is not in requirements.lock"
+        assert requirement.specifier.contains(pins[name][0]), (text, pins[name][0])
+    assert all(hashes for _, hashes in pins.values())
+
+
+def test_dockerfile_has_every_tool_of_flaggers_image() -> None:
+    """helm, kubectl, ghz, grpc_health_probe, git, bats, hey, wrk, curl, jq and bash: each
+    from apt or a checked download (or, if ever dropped, said so in the Dockerfile)."""
+    parsed = dockerfile()
+    installed = set(parsed.apt_packages) | parsed.downloaded_tools
+    for tool in FLAGGER_TOOLS - installed:
+        assert f"{tool}: left out" in DOCKERFILE.read_text(), f"{tool} is not in the image"
+    assert not installed & {"bats"} & set(parsed.apt_packages), "bats comes from 1.11.1"
+    assert {"helm", "kubectl", "ghz", "grpc_health_probe", "bats"} <= parsed.downloaded_tools
+    tools = parsed.stage("tools")
+    args = dict(a.partition("=")[::2] for a in parsed.values("ARG", tools))
+    assert {name: args.get(name) for name in FLAGGER_VERSIONS} == FLAGGER_VERSIONS
+
+
+def curl_downloads(run: str) -> list[tuple[str, list[str]]]:
+    """(file written, the RUN's words after that file name) of each curl in a RUN."""
+    lexer = shlex.shlex(run, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    words = list(lexer)
+    separators = {";", "|", "&&", "||"}
+    found = []
+    for i, word in enumerate(words):
+        if word != "curl" or (i and words[i - 1] not in separators):
+            continue
+        end = next((j for j in range(i, len(words)) if words[j] in separators), None)
+        args = words[i + 1 : end]
+        if not any("://" in a for a in args):
+            continue  # curl --version
+        [flag] = [a for a in args if re.fullmatch(r"-[a-zA-Z]*o", a)]
+        output = i + 1 + args.index(flag) + 1
+        found.append((words[output], words[output + 1 :]))
+    return found
+
+
+def test_dockerfile_checks_every_download_against_a_pinned_sha256() -> None:
+    """Every curl writes a file that `sha256sum -c` checks against a pinned SHA-256 before
+    use; nothing is downloaded with ADD or wget, nor piped into tar or a shell."""
+    parsed = dockerfile()
+    for stage in parsed.stages:
+        assert not any("://" in add for add in parsed.values("ADD", stage))
+        for run in parsed.values("RUN", stage):
+            assert not re.search(r"(^|&&|;|\|)\s*wget\s+(?!--version)", run), run
+            assigned = re.findall(r"\bsha256=(\S*?)(?:\s|;|$)", run)
+            for value in assigned:
+                if not SHA256_HEX.match(value):
+                    # none pinned (or the build's own): no download then, the tool is left out
+                    assert value in ('""', '"$GHZ_SHA256_ARM64"'), value
+                    assert re.search(r'if \[ -z "\$sha256" \]; then [^;]+; +exit 0;', run), run
+            for file, rest in curl_downloads(run):
+                check = [
+                    i
+                    for i in range(len(rest) - 4)
+                    if rest[i] == "echo" and rest[i + 2 : i + 5] == ["|", "sha256sum", "-c"]
+                ]
+                assert check, f"{file} is not checked with sha256sum -c"
+                digest, _, target = rest[check[0] + 1].partition("  ")
+                assert target == file
+                assert SHA256_HEX.match(digest) or (digest == "${sha256}" and assigned), digest
+                before = [w for w in rest[: check[0]] if file in w and "://" not in w]
+                assert not before, f"{file} is used before its check"
+
+
+def test_dockerfile_names_the_source_of_each_sha256() -> None:
+    """Each RUN that checks a SHA-256 follows a comment saying where the value was published."""
+    lines = DOCKERFILE.read_text().splitlines()
+    starts = [n for n, line in enumerate(lines) if line.startswith("RUN ")]
+    checked = 0
+    for start in starts:
+        end = start
+        while lines[end].endswith("\\"):
+            end += 1
+        if "sha256sum -c" not in "\n".join(lines[start : end + 1]):
+            continue
+        checked += 1
+        above = start - 1
+        comments = []
+        while above >= 0 and (lines[above].startswith(("#", "ARG "))):
+            comments.append(lines[above])
+            above -= 1
+        assert any("SHA-256:" in c for c in comments), lines[start]
+    assert checked == 6
+
+
+def test_dockerfile_smoke_test_runs_every_tool() -> None:
+    """The last RUN, as the service user, asks every tool for its version."""
+    parsed = dockerfile()
+    smoke = parsed.values("RUN")[-1]
+    assert parsed.final.index(
+        next(i for i in parsed.final if i.keyword == "USER")
+    ) < parsed.final.index(next(i for i in reversed(parsed.final) if i.keyword == "RUN"))
+    for tool in FLAGGER_TOOLS | {"wget", "tini"}:
+        assert re.search(rf"(^|&& |then |{{ ){tool} ", smoke), f"{tool} is not smoke-tested"
+    assert "./loadtester --version" in smoke
 
 
 def test_dockerfile_default_command_is_flaggers() -> None:
@@ -1083,6 +1353,25 @@ def test_dockerfile_shim_puts_tini_first_as_pid_1(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == lines
 
 
+def test_dockerfile_shim_puts_health_proto_back_on_a_mounted_tmp(tmp_path: Path) -> None:
+    """An emptyDir on /tmp hides the image's /tmp/ghz: the shim copies health.proto there."""
+    _, text, _ = dockerfile().shim
+    proto = tmp_path / "share" / "health.proto"
+    proto.parent.mkdir()
+    proto.write_text('syntax = "proto3";\n')
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    text = text.replace("/usr/local/share/ghz/health.proto", str(proto))
+    text = text.replace("/tmp/ghz", f"{tmp}/ghz")
+    shim = tmp_path / "loadtester"
+    shim.write_text(re.sub(r"^app=.*$", "app=/bin/true", text, flags=re.MULTILINE))
+    shim.chmod(0o755)
+    for _ in range(2):
+        result = subprocess.run([str(shim)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert (tmp / "ghz" / "health.proto").read_text() == proto.read_text()
+
+
 def ignored(path: str, patterns: list[str]) -> bool:
     """Docker's rule: the last pattern matching the path or a parent decides (! re-includes)."""
     parts = PurePosixPath(path).parts
@@ -1104,7 +1393,8 @@ def test_dockerignore_keeps_only_the_build_inputs() -> None:
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    for needed in ("pyproject.toml", "README.md", "loadtester/cli.py", "loadtester/tasks/x.py"):
+    needed_files = ("pyproject.toml", "requirements.lock", "README.md", "loadtester/cli.py")
+    for needed in (*needed_files, "loadtester/tasks/x.py"):
         assert not ignored(needed, patterns), needed
     for unwanted in (
         ".git/config",

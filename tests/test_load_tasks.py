@@ -14,6 +14,8 @@ from tests.conftest import ClientFactory
 from tests.loadgen.servers import CountingServer, Reply
 from tests.test_tasks_http import payload, post, wait_idle
 
+CLOSED = "http://127.0.0.1:1/"  # nothing listens on port 1: every connection is refused
+
 
 @pytest.fixture
 async def target() -> AsyncIterator[CountingServer]:
@@ -98,13 +100,70 @@ async def test_bad_load_metadata(
 async def test_background_load_failure_reported(
     failing: CountingServer, make_client: ClientFactory
 ) -> None:
-    """A background run whose every request fails is reported on the next call."""
+    """Without thresholds, a background run fails only when no request got an answer: 503s
+    pass (the load test ran), a closed port is reported on the next call with its reason."""
     client = await make_client()
     meta = {"type": "load", "url": failing.url, "requests": "10", "concurrency": "2"}
     assert await post(client, payload(meta)) == (202, "")
     await wait_idle(client)
-    status, body = await post(client, payload(meta))
-    assert (status, body) == (500, "background task failed: all 10 requests failed")
+    assert failing.answered[503] == 10
+    assert await post(client, payload(meta)) == (202, "")
+    await wait_idle(client)
+    closed = {"type": "load", "url": CLOSED, "requests": "10", "concurrency": "2"}
+    assert await post(client, payload(closed)) == (202, "")
+    await wait_idle(client)
+    status, body = await post(client, payload(closed))
+    assert (status, body) == (500, "background task failed: all 10 requests failed: "
+                                   "connection refused")
+
+
+async def test_hey_cmd_answered_with_404_passes(make_client: ClientFactory) -> None:
+    """hey through cmd against a target answering 404 to all: the next call answers 202."""
+    server = await CountingServer(lambda n: Reply(status=404)).start()
+    try:
+        client = await make_client()
+        meta = {"cmd": f"hey -n 20 -c 2 {server.url}"}
+        assert await post(client, payload(meta)) == (202, "")
+        await wait_idle(client)
+        assert server.answered[404] == 20
+        assert await post(client, payload(meta)) == (202, "")
+        await wait_idle(client)
+    finally:
+        await server.close()
+
+
+async def test_hey_cmd_against_closed_port_fails(make_client: ClientFactory) -> None:
+    """hey through cmd against a closed port: the next call answers 500 with the reason."""
+    client = await make_client()
+    meta = {"cmd": f"hey -n 20 -c 2 {CLOSED}"}
+    assert await post(client, payload(meta)) == (202, "")
+    await wait_idle(client)
+    assert await post(client, payload(meta)) == (
+        500, "background task failed: all 20 requests failed: connection refused")
+
+
+async def test_max_error_rate_counts_5xx_not_4xx(make_client: ClientFactory) -> None:
+    """maxErrorRate counts 5xx answers (and transport errors), never 4xx ones."""
+    server = await CountingServer(lambda n: Reply(status=500 if n % 4 == 0 else 404)).start()
+    try:
+        client = await make_client()
+        loose = {"cmd": f"hey -n 20 -c 2 {server.url}", "maxErrorRate": "30"}
+        assert await post(client, payload(loose)) == (202, "")
+        await wait_idle(client)
+        assert (server.answered[500], server.answered[404]) == (5, 15)
+        assert await post(client, payload(loose)) == (202, "")
+        await wait_idle(client)
+        strict = {"cmd": f"hey -n 20 -c 2 {server.url}", "maxErrorRate": "20"}
+        assert await post(client, payload(strict)) == (202, "")
+        await wait_idle(client)
+        assert await post(client, payload(strict)) == (
+            500, "background task failed: error rate 25% > 20% over 20 requests")
+        meta = {"type": "load", "url": server.url, "requests": "20", "concurrency": "2",
+                "wait": "true", "maxErrorRate": "30"}
+        status, body = await post(client, payload(meta))
+        assert status == 200 and body.endswith(", 25% errors"), body
+    finally:
+        await server.close()
 
 
 async def test_hey_cmd_results_reach_metrics_and_thresholds(

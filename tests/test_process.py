@@ -79,7 +79,7 @@ async def test_signal_status_text() -> None:
     """A command ended by a signal reports Go's `signal: <name>`."""
     result = await run_process(["sh", "-c", "kill -TERM $$"], timeout=10, kill_grace=1)
     assert result.returncode == -signal.SIGTERM
-    assert result.status_text() == "signal: term"
+    assert result.status_text() == "signal: terminated"
 
 
 async def test_missing_executable() -> None:
@@ -87,7 +87,13 @@ async def test_missing_executable() -> None:
     result = await run_process(["/nonexistent/tool", "x"], timeout=10, kill_grace=1)
     assert not result.ok
     assert result.returncode is None
-    assert result.status_text().startswith('exec: "/nonexistent/tool"')
+    assert result.status_text() == "fork/exec /nonexistent/tool: no such file or directory"
+
+
+async def test_missing_executable_in_path() -> None:
+    """A bare name not in PATH reads as Go's exec.LookPath error."""
+    result = await run_process(["no-such-tool-here", "x"], timeout=10, kill_grace=1)
+    assert result.status_text() == 'exec: "no-such-tool-here": executable file not found in $PATH'
 
 
 async def test_own_process_group(tmp_path: Path) -> None:
@@ -112,7 +118,8 @@ async def test_timeout_kills_whole_group(tmp_path: Path) -> None:
     assert result.timed_out
     assert not result.ok
     assert time.monotonic() - started < 10
-    assert result.status_text().startswith("timed out after")
+    assert result.status_text() == "signal: killed"
+    assert result.describe().startswith("timed out after")
     leader, grandchild = (int(word) for word in pids.read_text().split())
     assert await wait_gone([leader, grandchild]) == []
     assert group_members(leader) == []

@@ -163,7 +163,7 @@ async def test_blocking_failure_reason(make_runner: RunnerFactory) -> None:
     runner = make_runner()
     result = await runner.run_blocking(task("echo boom; exit 4", kind="bash"))
     assert not result.ok
-    assert result.reason == "command echo boom; exit 4 failed: boom: exit status 4"
+    assert result.reason == "command echo boom; exit 4 failed: boom\n: exit status 4"
 
 
 async def test_timeout_applies_to_background(make_runner: RunnerFactory, tmp_path: Path) -> None:

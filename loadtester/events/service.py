@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
@@ -20,6 +21,9 @@ from loadtester.logs import get_logger
 from loadtester.models import PHASES, WebhookPayload
 from loadtester.settings import Settings
 from loadtester.state.base import Enqueued, EventQueue
+
+NO_SINKS = "no event sinks configured: events are accepted and dropped"
+_DROP_WARNING_INTERVAL = 60.0  # seconds between two "event dropped" warnings
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class EventService:
         self.queue = queue
         self.router = Router(config)
         self._dispatcher = dispatcher
+        self._dropped = 0  # events dropped since the last warning
+        self._drop_warned = -_DROP_WARNING_INTERVAL  # monotonic time of the last warning
 
     async def receive(self, payload: WebhookPayload, only: str | None = None) -> Receipt:
         """Store the event for its sinks (or for sink `only`); raise InvalidPayload, NotFound."""
@@ -63,7 +69,19 @@ class EventService:
                       message=event.message)
         if stored.queued:
             self._dispatcher.added(stored.queued)
+        if not self.config.sinks:
+            self._warn_dropped(log)
         return Receipt(event, stored)
+
+    def _warn_dropped(self, log: Any) -> None:
+        """Warn that an event went nowhere: at once, then at most once a minute with a count."""
+        self._dropped += 1
+        now = time.monotonic()
+        if now - self._drop_warned >= _DROP_WARNING_INTERVAL:
+            # dropped: this event and those dropped since the previous warning
+            log.warning("event dropped: " + NO_SINKS, dropped=self._dropped)
+            self._dropped = 0
+            self._drop_warned = now
 
 
 @asynccontextmanager
@@ -84,6 +102,8 @@ async def open_event_service(
         get_logger().info("event forwarding ready", sinks=sorted(config.sinks),
                           routes=None if config.routes is None else len(config.routes),
                           pending=pending)
+        if not config.sinks:
+            get_logger().warning(NO_SINKS)
         try:
             yield EventService(config, queue, dispatcher)
         finally:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
 
 from loadtester.loadgen.heyflags import spec_from_hey, split_hey_flags
-from loadtester.loadgen.report import Progress, format_hey_summary
-from loadtester.loadgen.result import LoadResult
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
-from loadtester.loadgen.worker import new_event_loop
-from loadtester.loadgen.workers import LoadGenError, ProgressDelta, run_load
+
+if TYPE_CHECKING:
+    from loadtester.loadgen.details import Details
+    from loadtester.loadgen.result import LoadResult
+    from loadtester.loadgen.workers import ProgressDelta
+
+# Imports are deferred to the branch that needs them: a small run starts sending before a big
+# one would have loaded multiprocessing (python -X importtime -m loadtester.loadgen.cli ...).
 
 __all__ = ["USAGE", "main"]
 
@@ -33,8 +37,31 @@ Options:
   -T  Content-Type (default text/html).     -a  Basic auth, user:password.
   -host  Host header.   -disable-compression  -disable-keepalive  -disable-redirects
   -o json        Print a JSON document instead of hey's summary.
-  -workers N     Worker processes (default: one per CPU).
+  -workers N     Worker processes (default: none for a small run, which starts sending at
+                 once; one per CPU for a long run at full speed or a big one).
+
+Ctrl-C ends the run and prints the report of what was sent; a second Ctrl-C aborts.
 """
+
+
+class _EarlyInterrupt:
+    """Catches a Ctrl-C that comes before the run's own handler is installed."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.previous: object = None
+
+    def __enter__(self) -> _EarlyInterrupt:
+        with contextlib.suppress(ValueError):  # not the main thread: leave SIGINT alone
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.seen = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)  # type: ignore[arg-type]
 
 
 def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -45,6 +72,11 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
     if any(a in ("-h", "-help", "--help") for a in argv):
         out.write(USAGE)
         return 0
+    with _EarlyInterrupt() as early:
+        return _main(argv, out, err, early)
+
+
+def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> int:
     try:
         args = split_hey_flags(argv, extra_value_flags=frozenset({"o", "workers"}))
         output = args.values.get("o", "")
@@ -55,15 +87,22 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
+    from loadtester.loadgen.details import Details
+    from loadtester.loadgen.report import Progress
+    from loadtester.loadgen.worker import new_event_loop
+    from loadtester.loadgen.workers import LoadGenError
+
     progress = Progress(err, spec.duration, spec.total_requests) if err.isatty() else None
 
     def on_progress(delta: ProgressDelta) -> None:
         if progress is not None:
             progress.update(delta.delta, delta.elapsed)
 
+    details = Details()
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
-            result = runner.run(_run(spec, workers, on_progress if progress else None))
+            run = _run(spec, workers, on_progress if progress else None, details, early)
+            result = runner.run(run)
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -74,16 +113,30 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
         if progress is not None:
             progress.close()
     if output == "json":
+        import json
+
         out.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        out.write(format_hey_summary(result))
+        from loadtester.loadgen.report import format_hey_summary
+
+        out.write(format_hey_summary(result, details))
+    out.flush()
     return 0
 
 
 async def _run(
-    spec: LoadSpec, workers: int | None, on_progress: Callable[[ProgressDelta], None] | None
+    spec: LoadSpec,
+    workers: int | None,
+    on_progress: Callable[[ProgressDelta], None] | None,
+    details: Details,
+    early: _EarlyInterrupt,
 ) -> LoadResult:
-    """Run; the first Ctrl-C ends the run early with a report (as hey does), a second aborts."""
+    """Run; the first Ctrl-C ends the run early with a report (as hey does), a second aborts.
+
+    A run one process sends quickly enough starts here at once; a long one at full speed, or
+    a big one, in worker processes (see loadgen/local.py)."""
+    from loadtester.loadgen.local import fits_locally
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     task = asyncio.current_task()
@@ -95,8 +148,18 @@ async def _run(
 
     with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):  # main thread only
         loop.add_signal_handler(signal.SIGINT, interrupt)
+    if early.seen:  # Ctrl-C while starting: report the empty run
+        stop.set()
     try:
-        return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop)
+        if fits_locally(spec, workers):
+            from loadtester.loadgen.local import run_local
+
+            return await run_local(spec, on_progress, progress_interval=0.25, stop=stop,
+                                   details=details)  # fmt: skip
+        from loadtester.loadgen.workers import run_load
+
+        return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop,
+                              details=details)  # fmt: skip
     finally:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)

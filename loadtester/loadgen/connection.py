@@ -24,8 +24,8 @@ class Conn(asyncio.Protocol):
     """One connection of a slot; replaced by a new Conn when it closes."""
 
     __slots__ = (
-        "busy", "dead", "eng", "got", "idx", "parser", "retried", "sched", "sent", "served",
-        "task", "transport",
+        "busy", "dead", "dial", "dial_start", "eng", "first", "got", "idx", "parser", "retried",
+        "sched", "sent", "served", "task", "transport", "wrote", "wstart",
     )  # fmt: skip
 
     def __init__(self, eng: Engine, idx: int) -> None:
@@ -41,6 +41,14 @@ class Conn(asyncio.Protocol):
         self.served = 0
         self.sched = 0
         self.sent = 0
+        # phase timestamps (monotonic ns) for hey's Details: connect started, connection's
+        # set-up time (counted on its first request), request write started and ended, first
+        # byte of the answer
+        self.dial_start = 0
+        self.dial = 0
+        self.wstart = 0
+        self.wrote = 0
+        self.first = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -50,11 +58,18 @@ class Conn(asyncio.Protocol):
             return
         self.transport = tr
         self.parser = httptools.HttpResponseParser(self)
+        now = _mono()
+        if self.dial_start:
+            self.dial = now - self.dial_start
         if self.busy:
+            self.wstart = now
             tr.write(self.eng.request)
+            self.wrote = _mono()
 
     def data_received(self, data: bytes) -> None:
-        self.got = True
+        if not self.got:
+            self.got = True
+            self.first = _mono()
         try:
             self.parser.feed_data(data)  # type: ignore[union-attr]
         except httptools.HttpParserError:
@@ -78,6 +93,7 @@ class Conn(asyncio.Protocol):
             eng.rec.codes[status] += 1
             now = _mono()
             eng.rec.hist.record((now - self.sched) // 1000)
+            self.phases(now)
             eng.release(self, now)
         elif not self.got and self.served and not self.retried and eng.idempotent:
             self.busy = False  # a stale keep-alive connection: send again on a new one
@@ -96,11 +112,26 @@ class Conn(asyncio.Protocol):
         rec = eng.rec
         rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
         rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
         self.busy = False
         self.served += 1
         if not (eng.keepalive and self.parser.should_keep_alive()):  # type: ignore[union-attr]
             self.close()
         eng.release(self, now)
+
+    def on_body(self, body: bytes) -> None:
+        self.eng.rec.details.size += len(body)
+
+    def phases(self, now: int) -> None:
+        """Count the answered request's phases in hey's Details."""
+        details = self.eng.rec.details
+        wrote, first = self.wrote, self.first or now
+        details.write.add(wrote - self.wstart)
+        details.wait.add(first - wrote)
+        details.read.add(now - first)
+        if self.dial:
+            details.dial.add(self.dial)
+            self.dial = 0
 
     # -- engine side ------------------------------------------------------------------------
     def send(self, sched: int, now: int) -> None:
@@ -111,7 +142,9 @@ class Conn(asyncio.Protocol):
         self.sched = sched
         self.sent = now
         if self.transport is not None:
+            self.wstart = now
             self.transport.write(self.eng.request)
+            self.wrote = _mono()
 
     def close(self) -> None:
         """Close without reporting anything."""
@@ -150,6 +183,7 @@ class HeadConn(Conn):
         eng = self.eng
         eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
         eng.rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
         self.busy = False
         self.served += 1
         if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]

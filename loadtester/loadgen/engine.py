@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from loadtester.loadgen.connection import Conn, HeadConn
+from loadtester.loadgen.details import Details
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.result import LoadResult
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
@@ -44,13 +45,14 @@ class WorkerShare:
 class Recorder:
     """Counts of the current interval, swapped out at each snapshot."""
 
-    __slots__ = ("codes", "errors", "hist", "retried")
+    __slots__ = ("codes", "details", "errors", "hist", "retried")
 
     def __init__(self) -> None:
         self.codes = [0] * 1000
         self.errors: dict[str, int] = {}
         self.hist = Histogram()
         self.retried = 0
+        self.details = Details()
 
     def error(self, kind: str) -> None:
         """Count one transport error."""
@@ -107,10 +109,12 @@ class Engine:
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
         host, port = self.spec.address()
+        lookup = _mono()
         try:
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise LoadSpecError(f"cannot resolve {host}: {exc}") from None
+        self.rec.details.dns.add(_mono() - lookup)  # one lookup, counted on the first request
         self.addr = (str(infos[0][4][0]), int(infos[0][4][1]))
         pending = []
         for idx in range(self.share.concurrency):
@@ -127,6 +131,7 @@ class Engine:
 
     async def connect(self, conn: Conn) -> None:
         """Open ``conn``'s connection; a failure counts against its request, if any."""
+        conn.dial_start = _mono()
         try:
             await self.loop.create_connection(
                 lambda: conn,
@@ -166,6 +171,9 @@ class Engine:
         delay = (start_ns - _mono()) / 1e9
         if delay > 0:
             await asyncio.sleep(delay)
+        if self.done.done():  # stopped before the start: send nothing
+            self.shutdown()
+            return
         self.start_ns = start_ns
         self.first_ns = start_ns + int(share.offset * 1e9)
         if spec.duration is not None:
@@ -294,10 +302,14 @@ class Engine:
 
     def take(self) -> LoadResult:
         """Counts since the previous call, as a LoadResult delta."""
+        return self.take_all()[0]
+
+    def take_all(self) -> tuple[LoadResult, Details]:
+        """Counts since the previous call, as a LoadResult delta, and their phase details."""
         rec, self.rec = self.rec, Recorder()
         result = rec.to_result()
         result.target_rate = self.spec.rate
         end = self.finished_ns or _mono()
         result.elapsed = max(end - self.start_ns, 0) / 1e9 if self.start_ns else 0.0
         result.unsent, self.unsent = self.unsent, 0
-        return result
+        return result, rec.details

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtester.durations import format_duration
-from loadtester.loadgen.result import format_percent
+from loadtester.loadgen.result import describe_failures, format_percent
 
-__all__ = ["HeyReport", "classify_error", "parse_hey_output"]
+__all__ = ["HeyReport", "classify_error", "error_detail", "parse_hey_output"]
 
 _SECTIONS = {
     "summary:": "summary",
@@ -45,6 +45,15 @@ def classify_error(message: str) -> str:
     if "reset" in text or "eof" in text or "broken pipe" in text or "closed" in text:
         return "reset"
     return "other"
+
+
+def error_detail(messages: dict[str, int]) -> str:
+    """The most frequent message of kind `other`, by the words after its last colon."""
+    others = [(n, m) for m, n in messages.items() if classify_error(m) == "other"]
+    if not others:
+        return "other error"
+    message = max(others)[1]
+    return message.rpartition(": ")[2].strip().strip("\"'")[:200] or "other error"
 
 
 def _num(text: str) -> float | None:
@@ -96,11 +105,17 @@ class HeyReport:
 
     @property
     def error_rate(self) -> float:
-        """Responses outside 2xx/3xx plus transport errors, in percent of all requests."""
+        """5xx responses plus transport errors, in percent of all requests (a 4xx is an
+        answer, as in Flagger's request-success-rate)."""
         if not self.total:
             return 0.0
-        bad = sum(n for code, n in self.status_counts.items() if not 200 <= code < 400)
+        bad = sum(n for code, n in self.status_counts.items() if code >= 500)
         return 100.0 * (bad + sum(self.error_messages.values())) / self.total
+
+    def failure_cause(self) -> str:
+        """The error kinds, most frequent first; an `other` error by its last words
+        (``no such host``)."""
+        return describe_failures(self.errors, error_detail(self.error_messages))
 
     @property
     def elapsed(self) -> float:

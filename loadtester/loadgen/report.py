@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from loadtester.loadgen.details import PHASES, Details
 from loadtester.loadgen.histogram import Histogram, bucket_bounds
 from loadtester.loadgen.result import LoadResult, format_percent
 
@@ -17,7 +18,7 @@ ERROR_MESSAGES = {
     "reset": "connection reset or closed by the server (EOF)",
     "other": "other error",
 }
-_POINTS = (10, 25, 50, 75, 90, 95, 99, 99.9)
+_POINTS = (10, 25, 50, 75, 90, 95, 99)  # hey's
 _BAR = "■"
 
 
@@ -37,8 +38,10 @@ def _linear_buckets(hist: Histogram, fastest: float, slowest: float) -> list[tup
     return list(zip(edges, counts, strict=True))
 
 
-def format_hey_summary(result: LoadResult) -> str:
-    """The run printed the way hey prints its summary, so hey-reading scripts keep working."""
+def format_hey_summary(result: LoadResult, details: Details | None = None) -> str:
+    """The run printed the way hey prints its summary (requester/print.go), so hey-reading
+    scripts keep working. ``details``: phase timings and sizes (zeros without them)."""
+    details = details or Details()
     hist = result.histogram
     has = hist.count > 0
     slowest = hist.max / 1e6 if has else 0.0
@@ -53,29 +56,40 @@ def format_hey_summary(result: LoadResult) -> str:
         f"  Average:\t{average} secs",
         f"  Requests/sec:\t{result.achieved_rate:4.4f}",
         "  ",
-        "",
-        "Response time histogram:",
     ]
+    if details.size > 0 and has:
+        out += [f"  Total data:\t{details.size} bytes",
+                f"  Size/request:\t{details.size // hist.count} bytes"]  # fmt: skip
+    out += ["", "Response time histogram:"]
     if has:
         buckets = _linear_buckets(hist, fastest, slowest)
         top = max(n for _, n in buckets) or 1
-        out += [f"  {mark:4.3f} [{n}]\t|{_BAR * (n * 40 // top)}" for mark, n in buckets]
+        out += [
+            f"  {mark:4.3f} [{n}]\t|{_BAR * ((n * 40 + top // 2) // top)}" for mark, n in buckets
+        ]
     out += ["", "", "Latency distribution:"]
     if has:
         out += [f"  {p:g}% in {hist.percentile(p) / 1e6:4.4f} secs" for p in _POINTS]
+    out += ["", "Details (average, fastest, slowest):"]
+    for name, phase in details.phases().items():
+        mean, low, high = phase.figures(hist.count)
+        out.append(f"  {PHASES[name]}:\t{mean:4.4f} secs, {low:4.4f} secs, {high:4.4f} secs")
     out += ["", "Status code distribution:"]
     out += [f"  [{code}]\t{n} responses" for code, n in sorted(result.status_counts.items())]
+    out.append("")
     if result.errors:
-        out += ["", "Error distribution:"]
+        out.append("Error distribution:")
         out += [
             f"  [{n}]\t{ERROR_MESSAGES.get(kind, kind)}"
             for kind, n in sorted(result.errors.items(), key=lambda kv: -kv[1])
         ]
+    else:
+        out.append("")
     if result.retried:
         out += ["", f"Sent again after a reused connection closed unanswered: {result.retried}"]
     if result.unsent:
         out += ["", f"Not sent (every connection busy until the end): {result.unsent}"]
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n\n"  # hey ends with an empty line
 
 
 class Progress:

@@ -10,10 +10,24 @@ from loadtester.durations import format_duration
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.spec import LoadSpecError, metadata_duration, metadata_number
 
-__all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "format_percent"]
+__all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "all_failed",
+           "describe_failures", "format_percent"]
 
 # Transport error kinds (the ``kind`` label of loadtester_load_errors_total).
 ERROR_KINDS = ("refused", "timeout", "reset", "other")
+# How a kind reads in a failure reason (``all 20 requests failed: connection refused``).
+_KIND_TEXT = {"refused": "connection refused", "timeout": "timed out",
+              "reset": "connection reset or closed"}
+
+
+def describe_failures(errors: Mapping[str, int], other: str = "other error") -> str:
+    """``connection refused``, or with several kinds ``connection refused (15), timed out (5)``,
+    most frequent first; ``other`` names what the kind ``other`` was (``no such host``)."""
+    kinds = sorted(((n, kind) for kind, n in errors.items() if n), key=lambda x: (-x[0], x[1]))
+    texts = [(_KIND_TEXT.get(kind, other), n) for n, kind in kinds]
+    if len(texts) == 1:
+        return texts[0][0]
+    return ", ".join(f"{text} ({n})" for text, n in texts) or "no answer"
 
 
 def format_percent(value: float) -> str:
@@ -31,7 +45,14 @@ class ResultView(Protocol):
     def total(self) -> int: ...
 
     @property
-    def error_rate(self) -> float: ...
+    def responses(self) -> int:
+        """Requests that got an answer (HTTP response or gRPC status from the server)."""
+        ...
+
+    @property
+    def error_rate(self) -> float:
+        """5xx answers (non-OK gRPC codes) and transport errors, in percent of all requests."""
+        ...
 
     @property
     def achieved_rate(self) -> float: ...
@@ -39,6 +60,18 @@ class ResultView(Protocol):
     def latency(self, p: float) -> float | None:
         """Latency in seconds at percentile ``p``, None when unknown."""
         ...
+
+    def failure_cause(self) -> str:
+        """Why requests got no answer, for ``all N requests failed: <cause>``."""
+        ...
+
+
+def all_failed(result: ResultView) -> str | None:
+    """``all 20 requests failed: connection refused`` when no request got an answer: the one
+    way a load test without thresholds fails (status codes count only through maxErrorRate)."""
+    if result.total and not result.responses:
+        return f"all {result.total} requests failed: {result.failure_cause()}"
+    return None
 
 
 @dataclass
@@ -70,8 +103,9 @@ class LoadResult:
 
     @property
     def failed(self) -> int:
-        """Responses outside 2xx/3xx plus transport errors."""
-        bad = sum(n for code, n in self.status_counts.items() if not 200 <= code < 400)
+        """5xx responses plus transport errors (as Flagger's request-success-rate counts:
+        a 4xx is the target answering, not failing)."""
+        bad = sum(n for code, n in self.status_counts.items() if code >= 500)
         return bad + self.transport_errors
 
     @property
@@ -89,6 +123,10 @@ class LoadResult:
         if self.histogram.count == 0:
             return None
         return self.histogram.percentile(p) / 1e6
+
+    def failure_cause(self) -> str:
+        """The error kinds, most frequent first (``connection refused``)."""
+        return describe_failures(self.errors)
 
     def merge(self, other: LoadResult) -> None:
         """Add another worker's or interval's counts; elapsed becomes the longer one."""

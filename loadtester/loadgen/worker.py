@@ -85,7 +85,8 @@ async def _serve(pipe: Connection, spec: LoadSpec, share: WorkerShare, interval:
     async def report() -> None:
         while True:
             await asyncio.sleep(interval)
-            pipe.send(("progress", engine.take().to_wire()))
+            result, details = engine.take_all()
+            pipe.send(("progress", result.to_wire(), details.to_wire()))
 
     watcher = loop.create_task(watch_commands())
     reporter = loop.create_task(report())
@@ -94,4 +95,5 @@ async def _serve(pipe: Connection, spec: LoadSpec, share: WorkerShare, interval:
     finally:
         watcher.cancel()
         reporter.cancel()
-    pipe.send(("done", engine.take().to_wire()))
+    result, details = engine.take_all()
+    pipe.send(("done", result.to_wire(), details.to_wire()))

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from loadtester.loadgen.details import Details
 from loadtester.loadgen.engine import WorkerShare
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.result import LoadResult
@@ -82,11 +83,13 @@ async def run_load(
     *,
     progress_interval: float = 1.0,
     stop: asyncio.Event | None = None,
+    details: Details | None = None,
 ) -> LoadResult:
     """Run ``spec`` in ``workers`` processes (default: one per CPU) and merge the results.
 
     ``on_progress`` gets each worker's per-interval delta as it arrives. Setting ``stop``
     ends the run early but gracefully (in-flight requests finish, the result is returned).
+    ``details``, when given, receives the workers' phase timings and response sizes.
     Cancelling this coroutine terminates the workers before the CancelledError propagates.
     """
     shares = plan_shares(spec, workers or os.cpu_count() or 1)
@@ -139,6 +142,8 @@ async def run_load(
             if kind in ("progress", "done"):
                 delta = LoadResult.from_wire(msg[1])
                 total.merge(delta)
+                if details is not None and len(msg) > 2:
+                    details.merge(Details.from_wire(msg[2]))
                 if on_progress is not None:
                     on_progress(ProgressDelta(worker=k, elapsed=delta.elapsed, delta=delta))
                 if kind == "done":

@@ -6,19 +6,29 @@ from collections.abc import AsyncIterator
 
 from aiohttp import hdrs, web
 
-from loadtester.auth import Authorizer, load_token_file
-from loadtester.errors import PayloadTooLarge, Unauthorized
+from loadtester.auth import TOKEN_KEY, Authorizer, load_token_file
+from loadtester.errors import BadRequest, PayloadTooLarge, Unauthorized
 from loadtester.keys import AUTHORIZER, SETTINGS
 from loadtester.logs import get_logger
-from loadtester.models import WebhookPayload, parse_payload
+from loadtester.models import (
+    WebhookPayload,
+    parse_payload,
+    refuse_lone_surrogates,
+    validate_payload,
+)
 
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])  # the canary, for the log line
 CALLER = web.RequestKey("caller", str)  # the name on the token line that let the request in
 
 
-async def read_payload(request: web.Request, *, header_token: bool = False) -> WebhookPayload:
+async def read_payload(request: web.Request, *, header_token: bool = False,
+                       needs_metadata: bool = False,
+                       names_required: bool = False) -> WebhookPayload:
     """The request's webhook payload, authorised, with metadata.token removed.
 
+    Checked in the Go service's order, so that its answer wins wherever it gives one: the JSON
+    (400), the namespace regexp (403), then with `needs_metadata` (POST /) its
+    `400 metadata not found in payload`; our own checks (tokens, names, surrogates) follow.
     `header_token`: a token, when tokens are required, must come in the Authorization header.
     """
     try:
@@ -28,6 +38,8 @@ async def read_payload(request: web.Request, *, header_token: bool = False) -> W
         raise PayloadTooLarge(f"request body larger than {limit} bytes") from None
     payload = parse_payload(body)
     request[LOG_FIELDS] = payload.log_fields()
+    # the one string the authorizer encodes: no lone surrogate may reach it
+    refuse_lone_surrogates({TOKEN_KEY: (payload.metadata or {}).get(TOKEN_KEY, "")})
     try:
         grant = request.app[AUTHORIZER].authorize(
             payload, request.headers.get(hdrs.AUTHORIZATION), header_only=header_token
@@ -37,6 +49,9 @@ async def read_payload(request: web.Request, *, header_token: bool = False) -> W
             "unauthorized", path=request.path, remote=request.remote, reason=error.message
         )
         raise
+    if needs_metadata and not payload.metadata:
+        raise BadRequest("metadata not found in payload")
+    validate_payload(grant.payload, names_required=names_required)
     request[CALLER] = grant.caller
     return grant.payload
 

@@ -14,7 +14,7 @@ from loadtester.routes import read_payload
 
 async def receive(request: web.Request) -> web.Response:
     """Store the event for every routed sink, or for the sink named in the path."""
-    payload = await read_payload(request)
+    payload = await read_payload(request, names_required=True)  # not a Go endpoint
     only = request.match_info.get("sink")
     await request.app[EVENTS].receive(payload, only)
     if payload.phase in TERMINAL_PHASES:

@@ -20,7 +20,7 @@ DISCONNECT_POLL = 0.5  # seconds between looks at a blocking check's connection
 
 async def run_task(request: web.Request) -> web.Response:
     """202 once a background task is started (or already runs); 200/500 for checks."""
-    payload = await read_payload(request)
+    payload = await read_payload(request, needs_metadata=True)
     runner = request.app[RUNNER]
     if payload.phase in TERMINAL_PHASES:
         await runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")

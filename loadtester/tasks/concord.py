@@ -10,20 +10,21 @@ import asyncio
 import dataclasses
 import errno
 import json
-import math
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from yarl import URL
 
-from loadtester.durations import format_duration
-from loadtester.errors import BadRequest
+from loadtester.errors import TaskSetupFailed
 from loadtester.files import FileRefused, printable_path, read_regular_file_async
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
-from loadtester.tasks.remote import required, server_url, trim
+from loadtester.tasks.remote import trim
 
 if TYPE_CHECKING:
     from loadtester.settings import Settings
@@ -37,6 +38,8 @@ _KEY_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")  # not an HTTP h
 ARGUMENT_PREFIX = "arguments."
 REQUIRED_KEYS = ("server", "org", "project", "repo", "entrypoint", "apiKeyPath", "endpoint")
 STATUS_OK = "FINISHED"
+_SECONDS = re.compile(r"[+-]?[0-9]{1,18}(\.[0-9]{1,9})?")  # strconv.Atoi, and fractions
+_URL_BAD = re.compile(r"[\x00-\x1f\x7f]")  # control characters: url.Parse refuses them
 # the contract names FAILED; CANCELLED and TIMED_OUT are just as final (Go waits them out)
 STATUS_FAILED = frozenset({"FAILED", "CANCELLED", "TIMED_OUT"})
 
@@ -87,23 +90,18 @@ class ConcordTask:
 
     async def prepared(self, settings: Settings) -> ConcordTask:
         """The task with its API key read (a regular file of at most 64 KiB, off the event
-        loop); BadRequest with the reason otherwise, before anything is sent to Concord."""
+        loop); 500 with the reason otherwise (as Go's), before anything is sent to Concord."""
         try:
             return dataclasses.replace(self, api_key=await self._read_api_key())
         except ConcordFailure as failure:
-            raise BadRequest(str(failure)) from None
+            raise TaskSetupFailed(str(failure)) from None
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         try:
             async with asyncio.timeout(env.settings.timeout):
                 return await self._run(env.http)
         except TimeoutError:
-            return TaskResult(
-                False,
-                "concord process timed out after "
-                f"{format_duration(env.settings.timeout)} (-timeout)",
-                timed_out=True,
-            )
+            return TaskResult(False, "context timedout", timed_out=True)  # Go's words
         except ConcordFailure as failure:
             return TaskResult(False, str(failure))
 
@@ -114,6 +112,7 @@ class ConcordTask:
         instance = started.get("instanceId")
         if not isinstance(instance, str) or not instance:
             raise ConcordFailure(f"concord answered no instanceId: {trim(json.dumps(started))}")
+        instance = _printable(instance)
         log.info("concord process started", instance=instance)
         status = ""
         try:
@@ -128,15 +127,13 @@ class ConcordTask:
                     if status in STATUS_FAILED:
                         return TaskResult(
                             False,
-                            f"concord process {instance} ended with status {status}",
+                            f"concord instanceID: {instance} failed",  # Go's words
                             fields={"instance": instance, "status": status},
                         )
         except TimeoutError:
-            last = f" (last status {status})" if status else ""
             return TaskResult(
                 False,
-                f"concord process {instance} timed out after "
-                f"{format_duration(self.poll_timeout)}{last}",
+                f"concord process timed out, after {self.poll_timeout:g} seconds",
                 fields={"instance": instance, "status": status},
                 timed_out=True,
             )
@@ -157,6 +154,10 @@ class ConcordTask:
         except FileRefused as exc:
             if exc.errno == errno.ENOENT:
                 raise ConcordFailure(f"`apiKeyPath` file doesn't exist {exc.path}") from None
+            if exc.errno == errno.EACCES:  # Go's os.ReadFile words
+                raise ConcordFailure(f"open {exc.path}: permission denied") from None
+            if "(a directory)" in exc.reason:
+                raise ConcordFailure(f"read {exc.path}: is a directory") from None
             raise ConcordFailure(
                 f"concord: cannot read apiKeyPath {exc.path} ({exc.reason})") from None
         except UnicodeDecodeError:
@@ -177,6 +178,11 @@ class ConcordTask:
     ) -> dict[str, Any]:
         url = self.server + path
         where = f"concord {method} {redact(url)}"
+        if not self.server.startswith(("http://", "https://")):
+            # Go's http.Client on a `server` without host (`example.org`, `concord.local:8001`)
+            scheme = self.server.removesuffix("://")
+            raise ConcordFailure(f'{method.title()} "{self.server}{path}": '
+                                 f'unsupported protocol scheme "{scheme}"')
         headers = {"Authorization": api_key} if api_key else {}
         try:
             async with http.request(
@@ -188,7 +194,8 @@ class ConcordTask:
             ) as response:
                 status, body = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ConcordFailure(f"{where} failed: {_describe(exc)}") from None
+            # Go's *url.Error: `Post "http://…/api/v1/process": dial tcp …: connection refused`
+            raise ConcordFailure(f'{method.title()} "{redact(url)}": {_describe(exc)}') from None
         text = body.decode("utf-8", "replace")
         if status >= 400:
             raise ConcordFailure(f"{where} answered {status}: {trim(text)}")
@@ -202,13 +209,23 @@ class ConcordTask:
 
 
 def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTask:
-    """`concord`: the metadata keys of the Go service; 400 naming the key that is wrong."""
-    values = {key: required(metadata, key, "concord") for key in REQUIRED_KEYS}
+    """`concord`: the Go service's checks, in its order and words; 500 as Go answers them."""
+    for key in REQUIRED_KEYS[:2]:
+        _present(metadata, key)
+    server = _go_base_url(metadata["server"])
+    for key in REQUIRED_KEYS[2:6]:
+        _present(metadata, key)
+    key_path = metadata["apiKeyPath"]
+    if not os.path.lexists(key_path):  # a stat, as Go's; read by prepared()
+        raise TaskSetupFailed(f"`apiKeyPath` file doesn't exist {printable_path(key_path)}")
+    _present(metadata, "endpoint")
+    poll_interval = _seconds(metadata, "pollInterval", DEFAULT_POLL_INTERVAL)
+    poll_timeout = _seconds(metadata, "pollTimeout", DEFAULT_POLL_TIMEOUT)
+    if poll_interval <= 0:  # Go's ticker panics and the request crashes
+        raise TaskSetupFailed("`pollInterval` must be a positive number of seconds")
     if ARGUMENT_PREFIX + "endpoint" in metadata:
-        raise BadRequest(
-            "`arguments.endpoint` is refused: you cannot override endpoint "
-            "through arguments; set `endpoint` directly"
-        )
+        raise TaskSetupFailed("You cannot override Endpoint through arguments. "
+                              "You must override Endpoint directly")
     arguments = tuple(
         sorted(
             (key.removeprefix(ARGUMENT_PREFIX), value)
@@ -218,40 +235,61 @@ def concord_task(payload: WebhookPayload, metadata: dict[str, str]) -> ConcordTa
     )
     return ConcordTask(
         payload,
-        server=server_url(values["server"]),
-        org=values["org"],
-        project=values["project"],
-        repo=values["repo"],
-        entrypoint=values["entrypoint"],
-        api_key_path=values["apiKeyPath"],
-        endpoint=values["endpoint"],
+        server=server,
+        org=metadata["org"],
+        project=metadata["project"],
+        repo=metadata["repo"],
+        entrypoint=metadata["entrypoint"],
+        api_key_path=key_path,
+        endpoint=metadata["endpoint"],
         arguments=arguments,
-        poll_interval=_seconds(metadata, "pollInterval", DEFAULT_POLL_INTERVAL),
-        poll_timeout=_seconds(metadata, "pollTimeout", DEFAULT_POLL_TIMEOUT),
+        poll_interval=poll_interval,
+        poll_timeout=max(poll_timeout, 0.0),
     )
 
 
+def _present(metadata: dict[str, str], key: str) -> None:
+    if key not in metadata:  # Go checks presence only: an empty value is taken
+        raise TaskSetupFailed(f"`{key}` is required with type concord")
 
 
+def _go_base_url(raw: str) -> str:
+    """`scheme://host` of the `server` as Go resolves `/api/v1/process` against it (the path
+    of the server is replaced); `scheme://` or '' for one without host (`example.org`), which
+    Go takes here and fails on when it calls; 500 where Go's url.Parse fails."""
+    if _URL_BAD.search(raw) or raw.startswith(":"):
+        raise TaskSetupFailed("failed to create base URL from metadata `concord_url`")
+    try:
+        url = URL(raw)
+    except ValueError:
+        raise TaskSetupFailed("failed to create base URL from metadata `concord_url`") from None
+    if not url.scheme or not url.host:
+        return f"{url.scheme}://" if url.scheme else ""
+    return str(url.origin())
 
 
 def _seconds(metadata: dict[str, str], key: str, default: float) -> float:
-    """Whole seconds as in the Go service; fractions are accepted too."""
-    raw = metadata.get(key, "").strip()
-    if not raw:
+    """Seconds, read as Go's strconv.Atoi reads them; we take fractions (`0.5`) too."""
+    if key not in metadata:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise BadRequest(f"`{key}` must be a positive number of seconds, got {raw!r}")
-    return value
+    raw = metadata[key]
+    if not _SECONDS.fullmatch(raw):
+        raise TaskSetupFailed(f"unable to convert `{key}` to int")
+    return float(raw)
 
 
+def _printable(text: str) -> str:
+    return "".join(char if char.isprintable() else "?" for char in text)[:200]
 
 
 def _describe(exc: BaseException) -> str:
+    """A client error in the words of Go's net/http where it has them."""
     if isinstance(exc, TimeoutError):
-        return f"no answer within {format_duration(REQUEST_TIMEOUT)}"
+        return "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return f"dial tcp {exc.host}:{exc.port}: connect: connection refused"
+        if isinstance(cause, socket.gaierror):
+            return f"dial tcp: lookup {exc.host}: no such host"
     return trim(str(exc)) or type(exc).__name__

@@ -14,9 +14,10 @@ from loadtester import metrics
 from loadtester.durations import format_duration
 from loadtester.errors import BadRequest
 from loadtester.files import FileRefused, read_regular_file_async
+from loadtester.loadgen.ghzoutput import parse_ghz_output
 from loadtester.loadgen.heyflags import spec_from_hey, split_hey_command
 from loadtester.loadgen.heyoutput import parse_hey_output
-from loadtester.loadgen.result import LoadResult, ResultView, Thresholds
+from loadtester.loadgen.result import LoadResult, ResultView, Thresholds, all_failed
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
 from loadtester.loadgen.workers import ProgressDelta, run_load
 from loadtester.models import WebhookPayload
@@ -45,42 +46,78 @@ def record_delta(series: metrics.LoadSeries, delta: LoadResult) -> None:
 
 
 def judge(result: ResultView, thresholds: Thresholds) -> str | None:
-    """The broken threshold, or with none set, whether every single request failed."""
-    if thresholds.any:
-        return thresholds.evaluate(result)
-    if result.total and result.error_rate >= 100.0:
-        return f"all {result.total} requests failed"
-    return None
+    """Why a run failed: no request got an answer (``all 20 requests failed: connection
+    refused``), or a threshold is broken. Status codes count only through maxErrorRate."""
+    return all_failed(result) or thresholds.evaluate(result)
 
 
-def hey_target(command: str) -> str | None:
-    """The URL a command line's `hey` run loads, when it runs hey."""
+GHZ_SCHEME = "grpc://"  # the target label of a ghz run, which also picks ghz's parser
+_SHELL_OPERATORS = frozenset({"&&", "||", ";", "|", "&", ">", ">>", "<", "2>", "2>&1"})
+# ghz flags that take no value (https://ghz.sh/docs/options); every other flag takes one
+_GHZ_SWITCHES = frozenset({"--insecure", "--skipTLS", "--async", "-b", "--binary",
+                           "--stream-dynamic-messages", "--count-errors", "-e",
+                           "--enable-compression", "--disable-template-functions",
+                           "--disable-template-data", "-v", "--version", "-h", "--help"})
+
+
+def _ghz_host(args: list[str]) -> str | None:
+    """ghz's one positional argument, the host (``podinfo.test:9898``)."""
+    host: str | None = None
+    expects_value = False
+    for word in args:
+        if word in _SHELL_OPERATORS:
+            break
+        if expects_value:
+            expects_value = False
+        elif word.startswith("-"):
+            expects_value = "=" not in word and word not in _GHZ_SWITCHES
+        else:
+            host = word
+    return host
+
+
+def load_tool_target(command: str) -> str | None:
+    """The target label of a command line's `hey` run (its URL) or `ghz` run
+    (``grpc://host:port``), None when it runs neither."""
     try:
         words = shlex.split(command)
     except ValueError:
         return None
     for position, word in enumerate(words):
-        if word.rpartition("/")[2] == "hey":
+        tool = word.rpartition("/")[2]
+        if tool == "hey":
             urls = [w for w in words[position + 1:] if w.startswith(("http://", "https://"))]
             try:
                 return target_label(urls[0]) if urls else None
             except ValueError:  # not a URL hey could load either; its exit status will say
                 return None
+        if tool == "ghz":
+            host = _ghz_host(words[position + 1:]) or "ghz"
+            host = host.split("://", 1)[-1].lstrip("/").rpartition("@")[2]
+            return GHZ_SCHEME + host
     return None
 
 
-def judge_hey_output(payload: WebhookPayload, target: str, thresholds: Thresholds,
-                     output: str) -> str | None:
-    """Record what hey printed in the load metrics and return a broken threshold, if any."""
-    report = parse_hey_output(output)
+def judge_tool_output(payload: WebhookPayload, target: str, thresholds: Thresholds,
+                      output: str) -> str | None:
+    """Record what hey or ghz printed in the load metrics and return why the run failed
+    (every request unanswered, or a broken threshold), if it did."""
+    report = (parse_ghz_output(output) if target.startswith(GHZ_SCHEME)
+              else parse_hey_output(output))
     if not report.sections:
-        return None  # hey printed no summary (it failed to start): the exit status says why
+        return None  # no summary (the tool failed to start, or wrote elsewhere): exit status
     series = metrics.LOAD.series(payload.name, payload.namespace, target)
-    series.add_codes(report.status_counts)
+    for code, n in report.status_counts.items():  # HTTP codes, or gRPC code names for ghz
+        series.codes[str(code)] = series.codes.get(str(code), 0) + n
     series.add_errors(report.errors)
     series.add_latencies(report.histogram)
     series.rate = report.achieved_rate
     return judge(report, thresholds)
+
+
+# the names tasks/shell.py imports
+hey_target = load_tool_target
+judge_hey_output = judge_tool_output
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from loadtester.durations import format_duration, parse_go_duration
 from loadtester.errors import BadRequest
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
-from loadtester.tasks.remote import required, server_url, trim
+from loadtester.tasks.remote import trim
 
 DEFAULT_POLL_INTERVAL = 1.0
 REQUEST_TIMEOUT = 30.0
@@ -28,7 +29,7 @@ STOP_TIMEOUT = 10.0
 REQUIRED_KEYS = ("server", "clone", "username", "passwd")
 STATUS_OK = "FINISHED"
 STATUS_FAILED = frozenset({"STOP_BY_ERROR", "CANCELED", "UNKNOWN"})
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")  # strconv.Atoi
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -166,25 +167,52 @@ class NGrinderTask:
 
 
 def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinderTask:
-    """`ngrinder`: the metadata keys of the Go service; 400 naming the key that is wrong."""
-    values = {key: required(metadata, key, "ngrinder") for key in REQUIRED_KEYS}
-    clone = values["clone"].strip()
+    """`ngrinder`: the Go service's checks, in its order and words; 400 as Go answers them."""
+    server, clone, username, passwd = (metadata.get(key, "") for key in REQUIRED_KEYS)
+    if not (server and clone and username and passwd):
+        raise BadRequest("server, clone, username and passwd are required metadata")
+    problem = _go_url_problem(server)
+    if problem:
+        raise BadRequest(f'invalid url: {server}: parse "{server}": {problem}')
     if not _INTEGER.fullmatch(clone):
-        raise BadRequest(f"metadata clone must be integer, got {clone!r}")
-    password = _base64(values["passwd"])
-    credentials = values["username"].encode() + b":" + password
+        raise BadRequest("metadata clone must be integer: strconv.Atoi: "
+                         f"parsing {json.dumps(clone)}: invalid syntax")
+    password = _base64(passwd)
+    credentials = username.encode() + b":" + password
     return NGrinderTask(
         payload,
-        server=server_url(values["server"]),
+        server=_base(server),
         clone=int(clone),
-        username=values["username"],
+        username=username,
         authorization="Basic " + base64.b64encode(credentials).decode("ascii"),
         poll_interval=_poll_interval(metadata.get("pollInterval", "")),
     )
 
 
+def _go_url_problem(raw: str) -> str:
+    """Why Go's url.Parse refuses `raw` (the cases a hand-written server hits), or ''."""
+    if re.search(r"[\x00-\x1f\x7f]", raw):
+        return "net/url: invalid control character in URL"
+    if raw.startswith(":"):
+        return "missing protocol scheme"
+    match = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)", raw)
+    if match:
+        port = re.search(r"(:[^:\]]*)$", match.group(1).rpartition("@")[2])
+        if port and not re.fullmatch(r":[0-9]*", port.group(1)):
+            return f'invalid port "{port.group(1)}" after host'
+    return ""
 
 
+def _base(server: str) -> str:
+    """The server as a base URL; one without http(s) scheme and host is kept as it is and
+    fails when called (Go takes it here too), so the run, not the webhook, fails."""
+    try:
+        url = URL(server)
+    except ValueError:
+        return server
+    if url.scheme in ("http", "https") and url.host:
+        return server.rstrip("/")
+    return server
 
 
 def _base64(raw: str) -> bytes:
@@ -195,23 +223,19 @@ def _base64(raw: str) -> bytes:
             return base64.b64decode(text, validate=True)
     except ValueError:  # binascii.Error
         pass
-    raise BadRequest("metadata passwd is invalid: not base64 (standard alphabet, padded)")
+    bad = re.search(r"[^A-Za-z0-9+/=]", text)
+    offset = bad.start() if bad else len(text) - len(text) % 4
+    raise BadRequest(f"metadata password is invalid: illegal base64 data at input byte {offset}")
 
 
 def _poll_interval(raw: str) -> float:
-    """A Go duration (`500ms`, `2s`); a bare number is seconds."""
+    """A Go duration (`500ms`, `2s`) or bare seconds; anything else is 1s, as in Go."""
     text = raw.strip()
-    if not text:
-        return DEFAULT_POLL_INTERVAL
     try:
         value = float(text) if re.fullmatch(r"\d+(\.\d*)?", text) else parse_go_duration(text)
     except ValueError:
-        raise BadRequest(
-            f"metadata pollInterval must be a duration like 1s or 500ms, got {text!r}"
-        ) from None
-    if value <= 0:
-        raise BadRequest(f"metadata pollInterval must be positive, got {text!r}")
-    return value
+        return DEFAULT_POLL_INTERVAL
+    return value if value > 0 else DEFAULT_POLL_INTERVAL
 
 
 def _test_id(answer: dict[str, Any]) -> int:

@@ -36,14 +36,34 @@ class ProcessResult:
         return self.returncode == 0 and not self.timed_out and not self.start_error
 
     def status_text(self) -> str:
-        """Why it failed, in the words of Go's exec package where it has them."""
+        """Why it failed, in the words of Go's exec package (what the Go service answers)."""
         if self.start_error:
             return self.start_error
         if self.timed_out:
-            return f"timed out after {format_duration(self.duration)}: signal: killed"
+            return "signal: killed"  # Go's CommandContext kills on the deadline
         if self.returncode is not None and self.returncode < 0:
-            return f"signal: {signal.Signals(-self.returncode).name.lower()[3:]}"
+            return f"signal: {go_signal_name(-self.returncode)}"
         return f"exit status {self.returncode}"
+
+    def describe(self) -> str:
+        """status_text(), saying first when the -timeout ended it (for our own reasons)."""
+        if self.timed_out:
+            return f"timed out after {format_duration(self.duration)}: {self.status_text()}"
+        return self.status_text()
+
+
+def go_signal_name(number: int) -> str:
+    """A signal as Go's syscall.Signal prints it: `killed`, `terminated`, `interrupt`."""
+    name = signal.strsignal(number) if number in signal.valid_signals() else None
+    return name.lower() if name and not name.startswith("Unknown") else f"signal {number}"
+
+
+def start_error_text(program: str, error: OSError) -> str:
+    """A failed start as Go's exec package words it (a bare name is looked up in PATH)."""
+    if "/" not in program and isinstance(error, FileNotFoundError | PermissionError):
+        return f'exec: "{program}": executable file not found in $PATH'
+    reason = (error.strerror or str(error)).lower()
+    return f"fork/exec {program}: {reason}"
 
 
 class TailBuffer:
@@ -164,7 +184,7 @@ async def run_process(
         process = await asyncio.shield(spawn)
     except OSError as exc:
         os.close(read_fd)
-        reason = f'exec: "{argv[0]}": {exc.strerror or exc}'
+        reason = start_error_text(argv[0], exc)
         return ProcessResult(None, "", False, False, 0.0, start_error=reason)
     except asyncio.CancelledError:
         # cancelled while starting: asyncio would kill only the leader, not what it started

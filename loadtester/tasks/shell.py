@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 
 from loadtester.errors import BadRequest
@@ -12,8 +11,6 @@ from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag, require
 from loadtester.tasks.load import hey_target, judge_hey_output
 from loadtester.tasks.process import ProcessResult, run_process
-
-FAILURE_OUTPUT_CAP = 4096
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,14 @@ class CommandTask:
             answer = result.output if self.return_output else ""
             return TaskResult(True, answer=answer, logged_output=logged, fields=fields)
         if self.background:
-            reason = f"background task failed: {result.status_text()}"
+            reason = f"background task failed: {result.describe()}"
             last_line = _last_line(result.output)
             if last_line:
                 reason += f": {last_line}"
         else:
-            output = result.output.rstrip("\n")[-FAILURE_OUTPUT_CAP:]
-            reason = f"command {self.command} failed: {output}: {result.status_text()}"
+            # Go's fmt.Errorf("command %s failed: %s: %w"): the combined output as it is, its
+            # trailing newline kept (capped: run_process keeps the last OUTPUT_CAP bytes)
+            reason = f"command {self.command} failed: {result.output}: {result.status_text()}"
         return TaskResult(False, reason, logged_output=logged, fields=fields,
                           timed_out=result.timed_out)
 
@@ -109,9 +107,8 @@ def helm_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
 
 
 def helmv3_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
-    """`helmv3`: the Go image's `helmv3` binary, or `helm` where only Helm 3 is installed."""
-    tool = "helmv3" if shutil.which("helmv3") else "helm"
-    return _tool_task(tool, "helmv3", payload, metadata)
+    """`helmv3`: `helm`, as the Go service runs it (Helm 3 is the only helm there is)."""
+    return _tool_task("helm", "helmv3", payload, metadata)
 
 
 def kubectl_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import signal
 import sys
 
-from loadtester.loadgen import parse_hey_output
+import pytest
+
+from loadtester.loadgen import LoadSpec, parse_hey_output
 from loadtester.loadgen.cli import main
+from loadtester.loadgen.local import fits_locally
 from tests.loadgen.conftest import ServerFactory
-from tests.loadgen.servers import Reply
+from tests.loadgen.servers import CountingServer, Reply
 
 
 def test_bad_flags_exit_2_with_one_line() -> None:
@@ -66,16 +70,84 @@ async def test_json_output(serve: ServerFactory) -> None:
     assert doc["latency"]["p99"] > 0
 
 
-async def test_ctrl_c_prints_the_report(serve: ServerFactory) -> None:
-    """SIGINT ends the run early and still prints the summary, as hey does."""
+async def _wait_for_request(server: CountingServer, proc: asyncio.subprocess.Process) -> None:
+    """Until the server answered a request (the run has started sending), or the CLI ended."""
+    async with asyncio.timeout(30):
+        while not server.answered and proc.returncode is None:
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("workers", [[], ["-workers", "2"]], ids=["in-process", "workers"])
+async def test_ctrl_c_prints_the_report(serve: ServerFactory, workers: list[str]) -> None:
+    """SIGINT ends the run early and still prints the summary of what was sent, as hey does,
+    whether the run is in the CLI's own process or in worker processes."""
     server = await serve(lambda n: Reply())
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "loadtester.loadgen.cli", "-z", "60s", "-q", "20", "-c", "2",
-        server.url, stdout=asyncio.subprocess.PIPE,
+        *workers, server.url, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    await asyncio.sleep(1.5)
+    await _wait_for_request(server, proc)
     proc.send_signal(signal.SIGINT)
     out, _ = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
     report = parse_hey_output(out.decode())
+    assert report.unreadable == []
     assert 0 < report.total == server.answered[200]
+
+
+async def test_ctrl_c_while_starting_prints_an_empty_report(serve: ServerFactory) -> None:
+    """SIGINT before the first request (while worker processes start) prints a report."""
+    server = await serve(lambda n: Reply())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtester.loadgen.cli", "-z", "60s", "-c", "2", "-workers", "2",
+        server.url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(0.3)  # inside the ~1 s the workers take to start
+    proc.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    report = parse_hey_output(out.decode())
+    assert "summary" in report.sections
+    assert report.total == sum(server.answered.values())
+
+
+async def test_small_run_needs_no_worker_process(serve: ServerFactory) -> None:
+    """A small run sends from the CLI's own process: its one child is never started."""
+    server = await serve(lambda n: Reply())
+    no_workers = ("import sys, loadtester.loadgen.workers as w; del w.run_load; "
+                  "from loadtester.loadgen.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", no_workers, "-n", "5", "-c", "2", server.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await proc.communicate()
+    code, out, err = proc.returncode, stdout.decode(), stderr.decode()
+    assert code == 0, err
+    assert parse_hey_output(out).status_counts == {200: 5} == dict(server.answered)
+    assert fits_locally(LoadSpec(url=server.url, requests=5, concurrency=2), None)
+    assert not fits_locally(LoadSpec(url=server.url, duration=10, concurrency=2), None)
+    assert not fits_locally(LoadSpec(url=server.url, requests=5, concurrency=2), 2)
+
+
+async def test_full_hey_layout(serve: ServerFactory) -> None:
+    """The summary has hey's sections in hey's order: Total data, Size/request, Details."""
+    server = await serve(lambda n: Reply(body=b"x" * 100))
+    code, out, err = await _run_cli("-n", "10", "-c", "2", server.url)
+    assert code == 0, err
+    lines = out.splitlines()
+    titles = ["Summary:", "Response time histogram:", "Latency distribution:",
+              "Details (average, fastest, slowest):", "Status code distribution:"]  # fmt: skip
+    assert [line for line in lines if line in titles] == titles
+    assert "  Total data:\t1000 bytes" in lines
+    assert "  Size/request:\t100 bytes" in lines
+    details = lines[lines.index(titles[3]) + 1 : lines.index(titles[3]) + 6]
+    labels = [line.split(":\t")[0].strip() for line in details]
+    assert labels == ["DNS+dialup", "DNS-lookup", "req write", "resp wait", "resp read"]
+    for line in details:
+        assert re.fullmatch(r"  [\w+ -]+:\t\d+\.\d{4} secs, \d+\.\d{4} secs, \d+\.\d{4} secs",
+                            line), line  # fmt: skip
+    assert out.endswith("  [200]\t10 responses\n\n\n\n")
+    report = parse_hey_output(out)
+    assert report.unreadable == []
+    assert (report.total_data, report.size_per_request) == (1000, 100)

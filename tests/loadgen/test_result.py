@@ -21,7 +21,7 @@ def _sample() -> LoadResult:
 
 
 def test_error_rate_and_summary() -> None:
-    """Error rate counts non-2xx/3xx answers and transport errors over all requests."""
+    """Error rate counts 5xx answers and transport errors over all requests, not 4xx."""
     result = _sample()
     assert (result.total, result.responses, result.failed) == (1200, 1199, 2)
     assert result.error_rate == pytest.approx(100 * 2 / 1200)
@@ -30,7 +30,10 @@ def test_error_rate_and_summary() -> None:
         "1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors"
     )
     redirects = _result([1], {301: 5, 404: 5}, {})
-    assert redirects.error_rate == 50.0
+    assert redirects.error_rate == 0.0 and redirects.failed == 0
+    server_errors = _result([1], {200: 2, 401: 4, 500: 3, 503: 1}, {"refused": 2, "reset": 1})
+    assert server_errors.failed == 7
+    assert server_errors.error_rate == pytest.approx(100 * 7 / 13)
 
 
 def test_merge_and_wire() -> None:
