@@ -16,11 +16,10 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from loadtester.durations import format_duration
 from loadtester.loadgen.heyoutput import classify_error, error_detail
-from loadtester.loadgen.result import describe_failures, format_percent
+from loadtester.loadgen.result import describe_failures
+from loadtester.loadgen.toolreport import ToolReport, read_sections
 
 __all__ = ["GhzReport", "is_transport_error", "parse_ghz_output"]
 
@@ -61,21 +60,11 @@ def _seconds(value: str, unit: str) -> float | None:
 
 
 @dataclass
-class GhzReport:
+class GhzReport(ToolReport):
     """What ghz printed: count, timings, latency at its points, gRPC codes, errors."""
 
     count: int | None = None
-    total_seconds: float | None = None
-    slowest: float | None = None
-    fastest: float | None = None
-    average: float | None = None
-    requests_per_sec: float | None = None
-    histogram: list[tuple[float, int]] = field(default_factory=list)  # (seconds, count)
-    latencies: dict[float, float] = field(default_factory=dict)  # percent -> seconds
     codes: dict[str, int] = field(default_factory=dict)  # gRPC code name -> calls
-    error_messages: dict[str, int] = field(default_factory=dict)
-    unreadable: list[str] = field(default_factory=list)
-    sections: set[str] = field(default_factory=set)
 
     @property
     def transport_messages(self) -> dict[str, int]:
@@ -123,18 +112,6 @@ class GhzReport:
             bad = sum(self.error_messages.values())
         return 100.0 * min(bad, self.total) / self.total
 
-    @property
-    def elapsed(self) -> float:
-        """ghz's Total (seconds), 0 if unknown."""
-        return self.total_seconds or 0.0
-
-    @property
-    def achieved_rate(self) -> float:
-        """ghz's Requests/sec, or total / elapsed."""
-        if self.requests_per_sec is not None:
-            return self.requests_per_sec
-        return self.total / self.elapsed if self.elapsed else 0.0
-
     def latency(self, p: float) -> float | None:
         """Latency (seconds) at percentile ``p``: ghz's own figure (10/25/50/75/90/95/99) or
         the next higher one it printed, up to the slowest call: an upper bound."""
@@ -150,33 +127,8 @@ class GhzReport:
         """The transport error kinds, most frequent first (``connection refused``)."""
         return describe_failures(self.errors, error_detail(self.transport_messages))
 
-    def summary_line(self) -> str:
-        """Same shape as LoadResult.summary_line."""
-        head = f"{self.total} requests in {self.elapsed:.1f}s ({self.achieved_rate:.1f}/s)"
-        p50, p99 = self.latency(50), self.latency(99)
-        has = p50 is not None and p99 is not None
-        lat = f", p50 {format_duration(p50 or 0)} p99 {format_duration(p99 or 0)}" if has else ""
-        return f"{head}{lat}, {format_percent(self.error_rate)} errors"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON document in the shape of LoadResult.to_json where ghz has the figures."""
-        return {
-            "requests": self.total,
-            "responses": self.responses,
-            "elapsed": self.elapsed,
-            "rate": self.achieved_rate,
-            "error_rate": round(self.error_rate, 4),
-            "status_codes": dict(sorted(self.codes.items())),
-            "errors": self.errors,
-            "latency": {
-                "min": self.fastest,
-                "mean": self.average,
-                "max": self.slowest,
-                **{f"p{p:g}": v for p, v in sorted(self.latencies.items())},
-            },
-            "summary": self.summary_line(),
-            "unreadable": list(self.unreadable),
-        }
+    def status_codes_json(self) -> dict[str, int]:
+        return dict(sorted(self.codes.items()))
 
 
 def parse_ghz_output(text: str) -> GhzReport:
@@ -187,26 +139,8 @@ def parse_ghz_output(text: str) -> GhzReport:
         if report is not None:
             return report
     report = GhzReport()
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        key = _SECTIONS.get(line.lower())
-        if key is not None:
-            section = key
-            report.sections.add(key)
-            continue
-        try:
-            understood = _parse_line(report, section, raw)
-        except Exception:  # never raise on odd input
-            understood = False
-        if not understood:
-            report.unreadable.append(f"{section or 'outside ghz summary'}: {line[:200]}")
-    if "summary" not in report.sections:
-        report.unreadable.append("no 'Summary:' section found")
-    if "status" not in report.sections and "errors" not in report.sections:
-        report.unreadable.append("no status code or error distribution found")
+    read_sections(text, report, _SECTIONS, lambda section, line: _parse_line(report, section,
+                                                                             line), "ghz")
     return report
 
 

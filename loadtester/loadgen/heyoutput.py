@@ -8,10 +8,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from loadtester.durations import format_duration
-from loadtester.loadgen.result import describe_failures, format_percent
+from loadtester.loadgen.result import describe_failures
+from loadtester.loadgen.toolreport import ToolReport, read_sections
 
 __all__ = ["HeyReport", "classify_error", "error_detail", "parse_hey_output"]
 
@@ -65,24 +64,14 @@ def _num(text: str) -> float | None:
 
 
 @dataclass
-class HeyReport:
+class HeyReport(ToolReport):
     """What hey printed: summary figures, latency at hey's points, status codes, errors."""
 
-    total_seconds: float | None = None
-    slowest: float | None = None
-    fastest: float | None = None
-    average: float | None = None
-    requests_per_sec: float | None = None
     total_data: int | None = None
     size_per_request: int | None = None
-    histogram: list[tuple[float, int]] = field(default_factory=list)
-    latencies: dict[float, float] = field(default_factory=dict)  # percent -> seconds
     status_counts: dict[int, int] = field(default_factory=dict)
-    error_messages: dict[str, int] = field(default_factory=dict)
     unsent: int = 0
     retried: int = 0
-    unreadable: list[str] = field(default_factory=list)
-    sections: set[str] = field(default_factory=set)
 
     @property
     def errors(self) -> dict[str, int]:
@@ -117,18 +106,6 @@ class HeyReport:
         (``no such host``)."""
         return describe_failures(self.errors, error_detail(self.error_messages))
 
-    @property
-    def elapsed(self) -> float:
-        """hey's Total (seconds), 0 if unknown."""
-        return self.total_seconds or 0.0
-
-    @property
-    def achieved_rate(self) -> float:
-        """hey's Requests/sec, or total / elapsed."""
-        if self.requests_per_sec is not None:
-            return self.requests_per_sec
-        return self.total / self.elapsed if self.elapsed else 0.0
-
     def latency(self, p: float) -> float | None:
         """Latency (seconds) at percentile ``p``: hey's own figure (10/25/50/75/90/95/99) or,
         where hey printed none (it prints ``0% in 0.0000 secs`` for p99 of small runs), the
@@ -141,58 +118,15 @@ class HeyReport:
             return known
         return min(higher) if higher else self.slowest
 
-    def summary_line(self) -> str:
-        """Same shape as LoadResult.summary_line."""
-        head = f"{self.total} requests in {self.elapsed:.1f}s ({self.achieved_rate:.1f}/s)"
-        p50, p99 = self.latency(50), self.latency(99)
-        has = p50 is not None and p99 is not None
-        lat = f", p50 {format_duration(p50 or 0)} p99 {format_duration(p99 or 0)}" if has else ""
-        return f"{head}{lat}, {format_percent(self.error_rate)} errors"
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON document in the shape of LoadResult.to_json where hey has the figures."""
-        return {
-            "requests": self.total,
-            "responses": self.responses,
-            "elapsed": self.elapsed,
-            "rate": self.achieved_rate,
-            "error_rate": round(self.error_rate, 4),
-            "status_codes": {str(k): v for k, v in sorted(self.status_counts.items())},
-            "errors": self.errors,
-            "latency": {
-                "min": self.fastest,
-                "mean": self.average,
-                "max": self.slowest,
-                **{f"p{p:g}": v for p, v in sorted(self.latencies.items())},
-            },
-            "summary": self.summary_line(),
-            "unreadable": list(self.unreadable),
-        }
+    def status_codes_json(self) -> dict[str, int]:
+        return {str(k): v for k, v in sorted(self.status_counts.items())}
 
 
 def parse_hey_output(text: str) -> HeyReport:
     """Read hey's summary from ``text`` (which may hold other output around it)."""
     report = HeyReport()
-    section = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        key = _SECTIONS.get(line.lower())
-        if key is not None:
-            section = key
-            report.sections.add(key)
-            continue
-        try:
-            understood = _parse_line(report, section, raw)
-        except Exception:  # never raise on odd input
-            understood = False
-        if not understood:
-            report.unreadable.append(f"{section or 'outside hey summary'}: {line[:200]}")
-    if "summary" not in report.sections:
-        report.unreadable.append("no 'Summary:' section found")
-    if "status" not in report.sections and "errors" not in report.sections:
-        report.unreadable.append("no status code or error distribution found")
+    read_sections(text, report, _SECTIONS, lambda section, line: _parse_line(report, section,
+                                                                             line), "hey")
     return report
 
 

@@ -1,0 +1,123 @@
+"""What the parsed reports of external load tools (hey, ghz) share: the figures both print,
+the summary line and JSON document the service derives from them, and the section reader."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtester.durations import format_duration
+from loadtester.loadgen.result import format_percent
+
+
+@dataclass
+class ToolReport(ABC):
+    """Figures hey and ghz both print; subclasses say how they count requests and errors."""
+
+    total_seconds: float | None = None
+    slowest: float | None = None
+    fastest: float | None = None
+    average: float | None = None
+    requests_per_sec: float | None = None
+    histogram: list[tuple[float, int]] = field(default_factory=list)  # (seconds, count)
+    latencies: dict[float, float] = field(default_factory=dict)  # percent -> seconds
+    error_messages: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+    sections: set[str] = field(default_factory=set)
+
+    @property
+    @abstractmethod
+    def total(self) -> int:
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def responses(self) -> int:
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def error_rate(self) -> float:
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def errors(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    @abstractmethod
+    def latency(self, p: float) -> float | None:
+        raise NotImplementedError
+
+    @abstractmethod
+    def status_codes_json(self) -> dict[str, int]:
+        """Answers by status, for to_json."""
+        raise NotImplementedError
+
+    @property
+    def elapsed(self) -> float:
+        """The tool's Total (seconds), 0 if unknown."""
+        return self.total_seconds or 0.0
+
+    @property
+    def achieved_rate(self) -> float:
+        """The tool's Requests/sec, or total / elapsed."""
+        if self.requests_per_sec is not None:
+            return self.requests_per_sec
+        return self.total / self.elapsed if self.elapsed else 0.0
+
+    def summary_line(self) -> str:
+        """Same shape as LoadResult.summary_line."""
+        head = f"{self.total} requests in {self.elapsed:.1f}s ({self.achieved_rate:.1f}/s)"
+        p50, p99 = self.latency(50), self.latency(99)
+        has = p50 is not None and p99 is not None
+        lat = f", p50 {format_duration(p50 or 0)} p99 {format_duration(p99 or 0)}" if has else ""
+        return f"{head}{lat}, {format_percent(self.error_rate)} errors"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON document in the shape of LoadResult.to_json where the tool has the figures."""
+        return {
+            "requests": self.total,
+            "responses": self.responses,
+            "elapsed": self.elapsed,
+            "rate": self.achieved_rate,
+            "error_rate": round(self.error_rate, 4),
+            "status_codes": self.status_codes_json(),
+            "errors": self.errors,
+            "latency": {
+                "min": self.fastest,
+                "mean": self.average,
+                "max": self.slowest,
+                **{f"p{p:g}": v for p, v in sorted(self.latencies.items())},
+            },
+            "summary": self.summary_line(),
+            "unreadable": list(self.unreadable),
+        }
+
+
+def read_sections(text: str, report: ToolReport, sections: Mapping[str, str],
+                  parse_line: Callable[[str, str], bool], tool: str) -> None:
+    """Feed each line of `text` to `parse_line(section, line)`, tracking section headings;
+    never raises: what it cannot read is listed in report.unreadable."""
+    section = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        key = sections.get(line.lower())
+        if key is not None:
+            section = key
+            report.sections.add(key)
+            continue
+        try:
+            understood = parse_line(section, raw)
+        except Exception:  # never raise on odd input
+            understood = False
+        if not understood:
+            report.unreadable.append(f"{section or f'outside {tool} summary'}: {line[:200]}")
+    if "summary" not in report.sections:
+        report.unreadable.append("no 'Summary:' section found")
+    if "status" not in report.sections and "errors" not in report.sections:
+        report.unreadable.append("no status code or error distribution found")
