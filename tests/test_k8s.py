@@ -974,6 +974,9 @@ def test_success_rate_is_zero_when_every_request_fails() -> None:
     assert evaluate_success_rate(query, {"200": 2.0, "404": 1.0}, 1.0) == 75
     assert evaluate_success_rate(query, {"200": 5.0}, 0) == 100
     assert evaluate_success_rate(query, {}, 0) is None  # no traffic is not a failure
+    # ghz runs: gRPC code names; every code but OK is a failure, as maxErrorRate counts them
+    assert evaluate_success_rate(query, {"OK": 3.0, "Unavailable": 1.0}, 0) == 75
+    assert evaluate_success_rate(query, {"DeadlineExceeded": 2.0}, 0) == 0
 
 
 def test_events_config_routes_name_defined_sinks() -> None:
