@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,18 @@ async def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:
         assert change.at > 0
     finally:
         database.close()
+
+
+async def test_sqlite_store_sees_another_process_change(tmp_path: Path) -> None:
+    """A change made through another connection to the file reaches this store's checks."""
+    path = tmp_path / "db" / "loadtester.db"
+    here, there = SqliteGateStore(open_database(path)), SqliteGateStore(open_database(path))
+    assert not await here.is_open("a.b")
+    await there.set("a.b", GateChange(True))
+    for _ in range(200):
+        if await here.is_open("a.b"):
+            break
+        await asyncio.sleep(0.01)
+    assert await here.is_open("a.b")
+    await here.set("a.b", GateChange(False))
+    assert not await here.is_open("a.b")  # its own change: at once

@@ -17,6 +17,8 @@ _GATE_SCHEMA = (
     "CREATE INDEX IF NOT EXISTS gates_closed ON gates (is_open, changed_at)",
 )
 _GATE_COLUMNS = "is_open, changed_by, checksum, changed_at, name, namespace"
+# how stale one process's view of gate changes made by another process on the same file may be
+RELOAD_SECONDS = 0.05
 
 _TASK_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS task_leases ("
@@ -29,16 +31,32 @@ _TASK_SCHEMA = (
 
 
 class SqliteGateStore:
-    """Gates in the database: they survive restarts and kill -9."""
+    """Gates in the database: they survive restarts and kill -9.
+
+    Checks (the hot path: every analysis interval of every canary) are answered from a copy of
+    the open keys in memory, which this store's own changes update at once. A change made by
+    another process on the same file (SQLite's data_version) is seen within RELOAD_SECONDS;
+    replicas that must agree at once share Redis instead.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._db = connection
         for statement in _GATE_SCHEMA:
             self._db.execute(statement)
+        self._open: set[str] = set()
+        self._version = -1
+        self._looked_at = -RELOAD_SECONDS
 
     async def is_open(self, key: str) -> bool:
-        row = self._db.execute("SELECT is_open FROM gates WHERE key = ?", (key,)).fetchone()
-        return bool(row and row[0])
+        now = time.monotonic()
+        if now - self._looked_at >= RELOAD_SECONDS:
+            self._looked_at = now
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            if version != self._version:
+                rows = self._db.execute("SELECT key FROM gates WHERE is_open = 1").fetchall()
+                self._open = {key for (key,) in rows}
+                self._version = version
+        return key in self._open
 
     async def set(self, key: str, change: GateChange) -> None:
         now = change.at or time.time()
@@ -47,7 +65,10 @@ class SqliteGateStore:
             (key, int(change.is_open), change.by, change.checksum, now, change.name,
              change.namespace),
         )
-        if not change.is_open:
+        if change.is_open:
+            self._open.add(key)
+        else:
+            self._open.discard(key)
             self._db.execute("DELETE FROM gates WHERE is_open = 0 AND changed_at < ?",
                              (now - KEEP_CLOSED_GATES,))
 
