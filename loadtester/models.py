@@ -85,11 +85,19 @@ def parse_payload(body: bytes) -> WebhookPayload:
         raise InvalidPayload(f"invalid payload: {where} {reason}") from None
 
 
-def validate_payload(payload: WebhookPayload, *, names_required: bool = False) -> None:
-    """Our checks, beyond the Go service's: InvalidPayload for a lone UTF-16 surrogate, or a
-    name or namespace that is not a Kubernetes name. Empty ones pass, as Go takes them, unless
-    `names_required`."""
-    refuse_lone_surrogates(payload.model_dump())
+def may_hold_surrogates(body: bytes) -> bool:
+    """False when the body cannot decode to a lone surrogate: it has no `\\u` escape and no
+    UTF-8 lead byte of the surrogate range (json accepts those bytes, as surrogatepass)."""
+    return b"\\u" in body or b"\xed" in body
+
+
+def validate_payload(payload: WebhookPayload, *, names_required: bool = False,
+                     check_text: bool = True) -> None:
+    """Our checks, beyond the Go service's: InvalidPayload for a lone UTF-16 surrogate (unless
+    `check_text` is False: see may_hold_surrogates), or a name or namespace that is not a
+    Kubernetes name. Empty ones pass, as Go takes them, unless `names_required`."""
+    if check_text:
+        refuse_lone_surrogates(payload.model_dump())
     if names_required:
         for field_name in ("name", "namespace"):
             if not getattr(payload, field_name):

@@ -188,3 +188,12 @@ async def test_surrogate_pair_is_text(make_client: ClientFactory) -> None:
     body = {**GATE, "checksum": "\U0001f600", "metadata": {"type": "bash", "cmd": "echo \U0001f600",
                                                          "returnCmdOutput": "true"}}
     assert await send(client, "/", body) == (200, "\U0001f600\n")
+
+
+async def test_raw_surrogate_bytes_are_400(make_client: ClientFactory) -> None:
+    """A surrogate written as raw (CESU-style) UTF-8 bytes, not escaped, is refused too."""
+    client = await make_client()
+    body = b'{"name":"podinfo","namespace":"test","checksum":"a\xed\xa0\x80"}'
+    async with client.post("/gate/open", data=body) as response:
+        assert response.status == 400
+        assert "checksum contains a lone UTF-16 surrogate" in await response.text()
