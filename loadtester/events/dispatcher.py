@@ -30,7 +30,6 @@ from loadtester.state.base import DELIVERY_LEASE_SECONDS, Delivery, EventQueue
 
 POLL = 5.0
 PRUNE_EVERY = 60.0
-DEPTH_EVERY = 5.0
 ERROR_PAUSE = 1.0
 _ANSWER_LIMIT = 64 * 1024
 _LARGE_BODY = 1024 * 1024
@@ -74,12 +73,9 @@ class Dispatcher:
         self._attempts: set[asyncio.Task[None]] = set()
         self._failing: dict[str, Breaker] = {}
         self._loop: asyncio.Task[None] | None = None
+        self._closing = False
         self._last_prune = 0.0
-        self._last_depth = 0.0
         self._turn = 0
-        for name in sinks:
-            metrics.OUTBOX_DEPTH.labels(name).set(0)
-        self._depth_sinks: set[str] = set(sinks)
 
     def start(self) -> None:
         self._loop = asyncio.ensure_future(self._run())
@@ -87,15 +83,13 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
-    def added(self, sinks: tuple[str, ...]) -> None:
-        """Entries were queued for these sinks: count them and look at once."""
-        for sink in sinks:
-            metrics.OUTBOX_DEPTH.labels(sink).inc()
-        self._wake.set()
-
     async def close(self, grace: float = 2.0) -> None:
         """Stop: in-flight attempts get `grace` seconds; the rest is delivered after a restart
         (or by another replica once the lease lapses)."""
+        # the flag, not only the cancel: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as its wait ends, and the loop would then never stop
+        self._closing = True
+        self._wake.set()
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -110,7 +104,7 @@ class Dispatcher:
     async def _run(self) -> None:
         log = get_logger()
         store_away = False
-        while True:
+        while not self._closing:
             self._wake.clear()
             try:
                 delay = await self._pass()
@@ -125,9 +119,10 @@ class Dispatcher:
             except Exception:  # a bug: pause, go on
                 log.exception("event queue pass failed")
                 delay = ERROR_PAUSE
-            if delay > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+            if delay > 0 and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
 
     async def _pass(self) -> float:
         """Start what is due; return how long to sleep before the next pass."""
@@ -135,9 +130,6 @@ class Dispatcher:
         if now - self._last_prune > PRUNE_EVERY:
             self._last_prune = now
             await self._queue.prune(max(2 * self._settings.fold_window, 3600.0), now)
-        if now - self._last_depth > DEPTH_EVERY:
-            self._last_depth = now
-            self._report_depth(await self._queue.depth())
         wake_at = now + POLL
         sinks = await self._queue.sinks()
         if sinks:  # a different sink first each pass, so that a busy one starves no other
@@ -173,13 +165,6 @@ class Dispatcher:
     def _lease(self, sink: str) -> float:
         known = self._sinks.get(sink)
         return max(DELIVERY_LEASE_SECONDS, known.timeout + 5.0 if known else 0.0)
-
-    def _report_depth(self, depth: dict[str, int]) -> None:
-        for sink in self._depth_sinks - set(depth):
-            metrics.OUTBOX_DEPTH.labels(sink).set(0)
-        for sink, count in depth.items():
-            metrics.OUTBOX_DEPTH.labels(sink).set(count)
-        self._depth_sinks = set(depth) | set(self._sinks)
 
     async def _attempt(self, entry: Delivery, probe: bool) -> None:
         """One delivery attempt; whatever happens, it ends here and the lane goes on."""
@@ -252,7 +237,6 @@ class Dispatcher:
             metrics.EVENT_DELIVERIES.labels(entry.sink, "delivered").inc()
             metrics.EVENT_DELIVERY_SECONDS.labels(entry.sink).observe(
                 max(0.0, now - entry.received_at))
-            metrics.OUTBOX_DEPTH.labels(entry.sink).dec()
             log.info("event delivered", took=took, count=entry.count, answer=verdict.reason)
             return
         reason = verdict.reason
@@ -272,7 +256,6 @@ class Dispatcher:
                 return
         await self._queue.dead(entry, reason, now)
         metrics.EVENT_DELIVERIES.labels(entry.sink, "dead").inc()
-        metrics.OUTBOX_DEPTH.labels(entry.sink).dec()
         log.error("event dead-lettered", reason=reason,
                   age=round(now - entry.received_at, 3))
 

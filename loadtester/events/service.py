@@ -68,7 +68,7 @@ class EventService:
             log.debug("event stored", queued=list(stored.queued), folded=list(stored.folded),
                       message=event.message)
         if stored.queued:
-            self._dispatcher.added(stored.queued)
+            self._dispatcher.wake()
         if not self.config.sinks:
             self._warn_dropped(log)
         return Receipt(event, stored)

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from loadtester import metrics
 from loadtester.errors import StoreUnavailable
-from loadtester.keys import STATE
+from loadtester.keys import EVENTS, STATE
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -21,12 +21,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def prometheus(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition; gates and the outbox are counted in the store, so what
+    another replica (or the last run) left shows too."""
+    state = request.app[STATE]
     try:
-        for kind, count in (await request.app[STATE].gates.open_counts()).items():
-            metrics.GATES_OPEN.labels(kind).set(count)
+        gates = await state.gates.open_counts()
+        depth = await state.events.depth()
     except StoreUnavailable:
         pass  # the other metrics still matter while the store is away
+    else:
+        for kind, count in gates.items():
+            metrics.GATES_OPEN.labels(kind).set(count)
+        metrics.OUTBOX_DEPTH.clear()  # a sink with nothing pending shows 0, a removed one not
+        for sink in {*request.app[EVENTS].config.sinks, *depth}:
+            metrics.OUTBOX_DEPTH.labels(sink).set(depth.get(sink, 0))
     return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
 
