@@ -17,9 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from loadtester.loadgen.heyoutput import classify_error, error_detail
-from loadtester.loadgen.result import describe_failures
-from loadtester.loadgen.toolreport import ToolReport, read_sections
+from loadtester.loadgen.toolreport import ToolReport, classify_error, read_sections
 
 __all__ = ["GhzReport", "is_transport_error", "parse_ghz_output"]
 
@@ -72,15 +70,6 @@ class GhzReport(ToolReport):
         return {m: n for m, n in self.error_messages.items() if is_transport_error(m)}
 
     @property
-    def errors(self) -> dict[str, int]:
-        """Transport errors by kind (refused, timeout, reset, other)."""
-        kinds: dict[str, int] = {}
-        for message, n in self.transport_messages.items():
-            kind = classify_error(message)
-            kinds[kind] = kinds.get(kind, 0) + n
-        return kinds
-
-    @property
     def total(self) -> int:
         """Calls made: ghz's Count, else the sum of its status code distribution."""
         return self.count if self.count is not None else sum(self.codes.values())
@@ -122,10 +111,6 @@ class GhzReport(ToolReport):
             return known
         higher = [value for point, value in self.latencies.items() if point >= p]
         return min(higher) if higher else self.slowest
-
-    def failure_cause(self) -> str:
-        """The transport error kinds, most frequent first (``connection refused``)."""
-        return describe_failures(self.errors, error_detail(self.transport_messages))
 
     def status_codes_json(self) -> dict[str, int]:
         return dict(sorted(self.codes.items()))

@@ -9,10 +9,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from loadtester.loadgen.result import describe_failures
 from loadtester.loadgen.toolreport import ToolReport, read_sections
 
-__all__ = ["HeyReport", "classify_error", "error_detail", "parse_hey_output"]
+__all__ = ["HeyReport", "parse_hey_output"]
 
 _SECTIONS = {
     "summary:": "summary",
@@ -34,27 +33,6 @@ _DETAIL = re.compile(r"^\s*[A-Za-z+ -]+:\s")
 _EXTRA = re.compile(r"^(Not sent|Sent again) .*:\s*(\d+)$")
 
 
-def classify_error(message: str) -> str:
-    """Map a Go error message to our error kinds: refused, timeout, reset, other."""
-    text = message.lower()
-    if "connection refused" in text:
-        return "refused"
-    if "timeout" in text or "deadline exceeded" in text or "timed out" in text:
-        return "timeout"
-    if "reset" in text or "eof" in text or "broken pipe" in text or "closed" in text:
-        return "reset"
-    return "other"
-
-
-def error_detail(messages: dict[str, int]) -> str:
-    """The most frequent message of kind `other`, by the words after its last colon."""
-    others = [(n, m) for m, n in messages.items() if classify_error(m) == "other"]
-    if not others:
-        return "other error"
-    message = max(others)[1]
-    return message.rpartition(": ")[2].strip().strip("\"'")[:200] or "other error"
-
-
 def _num(text: str) -> float | None:
     try:
         value = float(text)
@@ -74,15 +52,6 @@ class HeyReport(ToolReport):
     retried: int = 0
 
     @property
-    def errors(self) -> dict[str, int]:
-        """Transport errors by kind (refused, timeout, reset, other)."""
-        kinds: dict[str, int] = {}
-        for message, n in self.error_messages.items():
-            kind = classify_error(message)
-            kinds[kind] = kinds.get(kind, 0) + n
-        return kinds
-
-    @property
     def responses(self) -> int:
         """Requests that got an HTTP response."""
         return sum(self.status_counts.values())
@@ -100,11 +69,6 @@ class HeyReport(ToolReport):
             return 0.0
         bad = sum(n for code, n in self.status_counts.items() if code >= 500)
         return 100.0 * (bad + sum(self.error_messages.values())) / self.total
-
-    def failure_cause(self) -> str:
-        """The error kinds, most frequent first; an `other` error by its last words
-        (``no such host``)."""
-        return describe_failures(self.errors, error_detail(self.error_messages))
 
     def latency(self, p: float) -> float | None:
         """Latency (seconds) at percentile ``p``: hey's own figure (10/25/50/75/90/95/99) or,

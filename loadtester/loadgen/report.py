@@ -10,7 +10,7 @@ from loadtester.loadgen.result import LoadResult, format_percent
 
 __all__ = ["ERROR_MESSAGES", "Progress", "format_hey_summary"]
 
-# How each error kind is printed in "Error distribution" (heyoutput.classify_error reads
+# How each error kind is printed in "Error distribution" (toolreport.classify_error reads
 # these back to the same kinds).
 ERROR_MESSAGES = {
     "refused": "connect: connection refused",

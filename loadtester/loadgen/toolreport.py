@@ -9,7 +9,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtester.durations import format_duration
-from loadtester.loadgen.result import format_percent
+from loadtester.loadgen.result import describe_failures, format_percent
+
+
+def classify_error(message: str) -> str:
+    """Map a Go error message to our error kinds: refused, timeout, reset, other."""
+    text = message.lower()
+    if "connection refused" in text:
+        return "refused"
+    if "timeout" in text or "deadline exceeded" in text or "timed out" in text:
+        return "timeout"
+    if "reset" in text or "eof" in text or "broken pipe" in text or "closed" in text:
+        return "reset"
+    return "other"
+
+
+def error_detail(messages: dict[str, int]) -> str:
+    """The most frequent message of kind `other`, by the words after its last colon."""
+    others = [(n, m) for m, n in messages.items() if classify_error(m) == "other"]
+    if not others:
+        return "other error"
+    message = max(others)[1]
+    return message.rpartition(": ")[2].strip().strip("\"'")[:200] or "other error"
 
 
 @dataclass
@@ -43,9 +64,23 @@ class ToolReport(ABC):
         raise NotImplementedError
 
     @property
-    @abstractmethod
+    def transport_messages(self) -> dict[str, int]:
+        """Error messages of requests that got no answer (hey: all of them)."""
+        return self.error_messages
+
+    @property
     def errors(self) -> dict[str, int]:
-        raise NotImplementedError
+        """Transport errors by kind (refused, timeout, reset, other)."""
+        kinds: dict[str, int] = {}
+        for message, n in self.transport_messages.items():
+            kind = classify_error(message)
+            kinds[kind] = kinds.get(kind, 0) + n
+        return kinds
+
+    def failure_cause(self) -> str:
+        """The error kinds, most frequent first; an `other` error by its last words
+        (``no such host``)."""
+        return describe_failures(self.errors, error_detail(self.transport_messages))
 
     @abstractmethod
     def latency(self, p: float) -> float | None:
