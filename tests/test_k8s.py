@@ -246,18 +246,6 @@ def load_component_plain(directory: Path) -> list[Doc]:
     return docs
 
 
-def write_ha_kustomization(directory: Path) -> Path:
-    """A kustomization that adds the HA Component to the base, as the Component documents."""
-    kustomization = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(K8S, directory)],
-        "components": [os.path.relpath(HA, directory)],
-    }
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
-    return directory
-
-
 def write_kustomization(directory: Path, *components: Path, **extra: Any) -> Path:
     """A kustomization that adds Components to the base, as they document."""
     kustomization = {
@@ -335,24 +323,25 @@ def overlay(tmp_path: Path) -> list[Doc]:
     return kustomize(directory)
 
 
-@pytest.fixture(params=["kubectl", "yaml"])
-def ha(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
-    """The base with the HA Component, rendered by kubectl or merged by merge_patch."""
+def with_component(request: pytest.FixtureRequest, tmp_path: Path, component: Path) -> list[Doc]:
+    """The base with one Component, rendered by kubectl or merged in-test (request.param)."""
     if request.param == "kubectl":
         if KUBECTL is None:
             pytest.skip("kubectl is not on PATH")
-        return kustomize(write_ha_kustomization(tmp_path))
-    return load_component_plain(HA)
+        return kustomize(write_kustomization(tmp_path, component))
+    return load_component_plain(component)
+
+
+@pytest.fixture(params=["kubectl", "yaml"])
+def ha(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
+    """The base with the HA Component."""
+    return with_component(request, tmp_path, HA)
 
 
 @pytest.fixture(params=["kubectl", "yaml"])
 def netpol(request: pytest.FixtureRequest, tmp_path: Path) -> list[Doc]:
-    """The base with the network-policy Component, rendered by kubectl or read as YAML."""
-    if request.param == "kubectl":
-        if KUBECTL is None:
-            pytest.skip("kubectl is not on PATH")
-        return kustomize(write_kustomization(tmp_path, NETPOL))
-    return load_component_plain(NETPOL)
+    """The base with the network-policy Component."""
+    return with_component(request, tmp_path, NETPOL)
 
 
 # --- the kustomize base ------------------------------------------------------------------
@@ -552,7 +541,7 @@ def test_ha_merge_in_the_test_matches_kustomize(tmp_path: Path) -> None:
     def key(doc: Doc) -> str:
         return json.dumps(doc, sort_keys=True)
 
-    rendered = kustomize(write_ha_kustomization(tmp_path))
+    rendered = kustomize(write_kustomization(tmp_path, HA))
     assert sorted(map(key, load_component_plain(HA))) == sorted(map(key, rendered))
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from loadtester.keys import RUNNER
-from loadtester.tasks.load import hey_target
+from loadtester.tasks.load import load_tool_target
 from tests.conftest import ClientFactory
 from tests.loadgen.servers import CountingServer, Reply
 from tests.test_tasks_http import payload, post, wait_idle
@@ -205,11 +205,11 @@ async def test_terminal_phase_stops_background_load(
     assert target.requests == sent
 
 
-def test_hey_target() -> None:
+def test_load_tool_target() -> None:
     """The target of a hey command line is its URL without the query."""
-    assert hey_target("hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/?a=b") == (
+    assert load_tool_target("hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/?a=b") == (
         "http://podinfo-canary.test:9898/")
-    assert hey_target("/usr/bin/hey -n 5 http://x:1/api") == "http://x:1/api"
-    assert hey_target("curl http://x/") is None
-    assert hey_target("echo 'unclosed") is None
-    assert hey_target("hey http://[::1/") is None
+    assert load_tool_target("/usr/bin/hey -n 5 http://x:1/api") == "http://x:1/api"
+    assert load_tool_target("curl http://x/") is None
+    assert load_tool_target("echo 'unclosed") is None
+    assert load_tool_target("hey http://[::1/") is None

@@ -17,7 +17,12 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from loadtester.loadgen.toolreport import ToolReport, classify_error, read_sections
+from loadtester.loadgen.toolreport import (
+    ToolReport,
+    add_error_line,
+    classify_error,
+    read_sections,
+)
 
 __all__ = ["GhzReport", "is_transport_error", "parse_ghz_output"]
 
@@ -37,7 +42,6 @@ _NAME = re.compile(r"^\s*Name:\s")
 _BUCKET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+\[(\d+)\]")  # mark in milliseconds
 _LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s+in\s+" + _DURATION)
 _STATUS = re.compile(r"^\s*\[([A-Za-z]+)\]\s+(\d+)\s+responses?\s*$")
-_ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.*\S)")
 _CODE = re.compile(r"code = (\w+)")
 # words that say a call never reached the server, besides classify_error's kinds
 _UNREACHED = ("connection error", "error while dialing", "no such host", "name resolver")
@@ -161,12 +165,7 @@ def _parse_line(report: GhzReport, section: str, line: str) -> bool:
             report.codes[name] = report.codes.get(name, 0) + int(status.group(2))
         return status is not None
     if section == "errors":
-        error = _ERROR.match(line)
-        if error:
-            message = error.group(2)
-            report.error_messages[message] = (report.error_messages.get(message, 0)
-                                              + int(error.group(1)))
-        return error is not None
+        return add_error_line(report, line)
     return False
 
 

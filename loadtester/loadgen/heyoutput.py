@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from loadtester.loadgen.toolreport import ToolReport, read_sections
+from loadtester.loadgen.toolreport import ToolReport, add_error_line, read_sections
 
 __all__ = ["HeyReport", "parse_hey_output"]
 
@@ -27,7 +27,6 @@ _DATA = re.compile(r"^\s*(Total data|Size/request):\s*(\d+)\s*bytes")
 _BUCKET = re.compile(r"^\s*" + _NUMBER + r"\s+\[(\d+)\]")
 _LATENCY = re.compile(r"^\s*" + _NUMBER + r"%\s+in\s+" + _NUMBER + r"\s*secs")
 _STATUS = re.compile(r"^\s*\[(\d{3})\]\s+(\d+)\s+responses?")
-_ERROR = re.compile(r"^\s*\[(\d+)\]\s+(.*\S)")
 _DETAIL = re.compile(r"^\s*[A-Za-z+ -]+:\s")
 # lines only `loadtester load` prints, after the distributions
 _EXTRA = re.compile(r"^(Not sent|Sent again) .*:\s*(\d+)$")
@@ -140,11 +139,5 @@ def _parse_line(report: HeyReport, section: str, line: str) -> bool:
             report.status_counts[code] = report.status_counts.get(code, 0) + int(match.group(2))
         return match is not None
     if section == "errors":
-        match = _ERROR.match(line)
-        if match:
-            message = match.group(2)
-            report.error_messages[message] = report.error_messages.get(message, 0) + int(
-                match.group(1)
-            )
-        return match is not None
+        return add_error_line(report, line)
     return False

@@ -3,6 +3,7 @@ the summary line and JSON document the service derives from them, and the sectio
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -130,6 +131,18 @@ class ToolReport(ABC):
             "summary": self.summary_line(),
             "unreadable": list(self.unreadable),
         }
+
+
+_ERROR_LINE = re.compile(r"^\s*\[(\d+)\]\s+(.*\S)")
+
+
+def add_error_line(report: ToolReport, line: str) -> bool:
+    """Count one `[N] message` line of an "Error distribution"; False if it is not one."""
+    match = _ERROR_LINE.match(line)
+    if match:
+        message = match.group(2)
+        report.error_messages[message] = report.error_messages.get(message, 0) + int(match[1])
+    return match is not None
 
 
 def read_sections(text: str, report: ToolReport, sections: Mapping[str, str],

@@ -115,11 +115,6 @@ def judge_tool_output(payload: WebhookPayload, target: str, thresholds: Threshol
     return judge(report, thresholds)
 
 
-# the names tasks/shell.py imports
-hey_target = load_tool_target
-judge_hey_output = judge_tool_output
-
-
 @dataclass(frozen=True)
 class LoadTask:
     """A run of the built-in engine on behalf of one canary."""

@@ -9,7 +9,7 @@ from loadtester.loadgen.result import Thresholds
 from loadtester.loadgen.spec import LoadSpecError
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag, require
-from loadtester.tasks.load import hey_target, judge_hey_output
+from loadtester.tasks.load import judge_tool_output, load_tool_target
 from loadtester.tasks.process import ProcessResult, run_process
 
 
@@ -24,7 +24,7 @@ class CommandTask:
     background: bool
     return_output: bool = False
     log_output: bool = False
-    hey_target: str | None = None  # set when the command runs hey: its summary is judged
+    tool_target: str | None = None  # set when the command runs hey or ghz: its summary is judged
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
@@ -45,9 +45,9 @@ class CommandTask:
         """Turn how the process ended into the answer Flagger gets."""
         fields = {"exit_code": result.returncode, "output_truncated": result.truncated}
         logged = result.output if self.log_output else ""
-        if result.ok and self.hey_target is not None:
-            broken = judge_hey_output(self.payload, self.hey_target, self.thresholds,
-                                      result.output)
+        if result.ok and self.tool_target is not None:
+            broken = judge_tool_output(self.payload, self.tool_target, self.thresholds,
+                                       result.output)
             if broken is not None:
                 return TaskResult(False, f"background task failed: {broken}",
                                   logged_output=logged, fields=fields)
@@ -81,7 +81,7 @@ def cmd_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
         raise BadRequest(str(exc)) from None
     return CommandTask("cmd", payload, command, ("sh", "-c", command), background=True,
                        log_output=flag(metadata, "logCmdOutput"),
-                       hey_target=hey_target(command), thresholds=thresholds)
+                       tool_target=load_tool_target(command), thresholds=thresholds)
 
 
 def bash_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
