@@ -50,12 +50,15 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     keepalive_requests 10000000;
+    log_format stamps '$msec $request_method $uri $status';
+{servers}
+}}
+"""
+RETURN_200 = """
     server {{
         listen 127.0.0.1:{port};
         location / {{ return 200; }}
-    }}
-}}
-"""
+    }}"""
 GATE_BODY = '{"name":"podinfo","namespace":"test"}'
 
 
@@ -91,16 +94,24 @@ def wait_port(port: int, within: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on port {port}")
 
 
-def start_nginx(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def run_nginx(workdir: Path, servers: str, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
+    """nginx with the given `server` blocks, once it listens on each of `ports`."""
     conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port))
+    conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers))
     proc = subprocess.Popen(
         ["/usr/sbin/nginx", "-p", str(workdir), "-c", str(conf)],
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "stderr.log").open("wb"),
     )
-    wait_port(port)
+    for port in ports:
+        wait_port(port)
+    return proc
+
+
+def start_nginx(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """nginx answering `200` to everything; its URL."""
+    port = free_port()
+    proc = run_nginx(workdir, RETURN_200.format(port=port), (port,))
     return proc, f"http://127.0.0.1:{port}/"
 
 

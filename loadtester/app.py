@@ -12,12 +12,13 @@ from aiohttp import web
 from prometheus_client import Counter
 
 from loadtester import metrics
+from loadtester.activity import open_activity
 from loadtester.errors import LoadtesterError
-from loadtester.keys import HTTP_CLIENT, POLICY, RUNNER, SETTINGS, STATE
+from loadtester.keys import ACTIVITY, EVENTS, HTTP_CLIENT, POLICY, RUNNER, SETTINGS, STATE
 from loadtester.logs import get_logger, is_enabled
 from loadtester.policy import CommandPolicy
 from loadtester.redact import redact
-from loadtester.routes import LOG_FIELDS, authorization, events, gates, health, tasks
+from loadtester.routes import LOG_FIELDS, api, authorization, events, gates, health, tasks, ui
 from loadtester.settings import Settings
 from loadtester.state.open import open_state
 from loadtester.tasks.base import TaskEnvironment
@@ -25,7 +26,7 @@ from loadtester.tasks.runner import TaskRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_POLLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_POLLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", *api.POLLED_ROUTES})
 _CHECK_PATHS = frozenset({"/gate/check", "/rollback/check", "/gate/approve", "/gate/halt"})
 
 
@@ -39,12 +40,12 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except LoadtesterError as error:
         # Flagger copies the body into its events (and on to Slack): no secret may reach it
         reason = redact(error.message)
-        response = web.Response(status=error.status, text=reason)
+        response = _error_response(request, error.status, reason)
     except web.HTTPException as error:
-        response = web.Response(status=error.status, text=error.reason)
+        response = _error_response(request, error.status, error.reason)
     except Exception:
         get_logger(method=request.method, path=request.path).exception("request crashed")
-        response = web.Response(status=500, text="internal error; see the service log")
+        response = _error_response(request, 500, "internal error; see the service log")
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
     _requests_counter(route, request.method, response.status).inc()
@@ -57,6 +58,14 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
             fields["reason"] = reason
         get_logger().log(level, "request", **fields)
     return response
+
+
+def _error_response(request: web.Request, status: int, text: str) -> web.Response:
+    """The API answers errors as JSON `{"error": ...}`; every other route in plain text, as
+    the Go service does."""
+    if request.path.startswith(api.API_PREFIX):
+        return web.json_response({"error": text}, status=status)
+    return web.Response(status=status, text=text)
 
 
 @functools.lru_cache(maxsize=512)
@@ -83,13 +92,15 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
-    async with open_state(app[SETTINGS]) as state:
+    async with open_state(app[SETTINGS]) as state, open_activity(state) as activity:
         app[STATE] = state
+        app[ACTIVITY] = activity
         yield
 
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:
-    app[RUNNER] = TaskRunner(TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT]), app[STATE].tasks)
+    env = TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT], app[EVENTS])
+    app[RUNNER] = TaskRunner(env, app[STATE].tasks, app[STATE].history)
     yield
     await app[RUNNER].shutdown(0)
 
@@ -103,12 +114,15 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[answer_errors], client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[POLICY] = CommandPolicy(settings.allow_cmd)
+    # events before the runner: a task's messages (load results) can be stored until it ends
     app.cleanup_ctx.extend(
-        [authorization, _http_client, _state, _task_runner, events.event_forwarding]
+        [authorization, _http_client, _state, events.event_forwarding, _task_runner]
     )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)
     gates.add_routes(app)
     events.add_routes(app)
+    api.add_routes(app)
+    ui.add_routes(app)
     tasks.add_routes(app)  # last: it claims every other path
     return app

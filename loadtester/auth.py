@@ -75,6 +75,11 @@ class Authorizer:
         self._regexp = compile_go(namespace_regexp) if namespace_regexp else None
         self._tokens = tuple(tokens) if tokens is not None else None
 
+    @property
+    def tokens(self) -> tuple[Token, ...] | None:
+        """The token file's lines; None when -token-file is not set (everything is open)."""
+        return self._tokens
+
     def authorize(self, payload: WebhookPayload, authorization: str | None,
                   *, header_only: bool = False) -> Grant:
         """The payload cleared to go on, or Unauthorized (401) / Forbidden (403).
@@ -111,6 +116,13 @@ def _given_token(payload: WebhookPayload, authorization: str | None, header_only
         raise Unauthorized(f"no token for namespace {namespace} in metadata.token or the "
                            f"Authorization header (Bearer)")
     return given
+
+
+def matching_tokens(tokens: Sequence[Token], secret: bytes) -> tuple[Token, ...]:
+    """Every line of the token file whose token is `secret` (one token may be on several
+    lines, one per namespace); each line is compared, in constant time."""
+    matches = [token for token in tokens if hmac.compare_digest(token.secret, secret)]
+    return tuple(matches)
 
 
 def _caller(tokens: Sequence[Token], namespace: str, secret: bytes) -> str | None:

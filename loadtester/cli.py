@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # `loadtester -version` start without them.
 
 ENV_PREFIX = "LOADTESTER_"
+CONSOLE_COMMANDS = ("status", "gate", "rollback", "tasks")  # loadtester/console_cli.py
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ FLAGS: tuple[Flag, ...] = (
          "(default 24h)", parse_go_duration),
     Flag("event-max-attempts", "an event whose delivery failed this many times is "
          "dead-lettered; 0: no limit, -event-max-age decides (default 0)", _int),
+    Flag("notify-load-results", "send the result of every type: load run to the event sinks, "
+         "as metadata notify: \"true\" does for one run", _bool, is_bool=True),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
 _SECRET_NAMES = frozenset(flag.name for flag in FLAGS if flag.secret)
@@ -119,6 +122,8 @@ def usage() -> str:
         "usage: loadtester [serve] [flags]     run the webhook service",
         "       loadtester load [hey flags] URL  run the built-in load generator",
         "       loadtester -version              print the version",
+        "       loadtester status|gate|rollback|tasks [--url URL] ...",
+        "                                        a running service's canaries (--help)",
         "",
         "Flags take -flag=value, -flag value or --flag. Each may also be set by the",
         f"environment variable {ENV_PREFIX}<NAME> (e.g. {ENV_PREFIX}LOG_LEVEL=info); URLs of "
@@ -232,8 +237,17 @@ def _main(argv: Sequence[str] | None) -> int:
         from loadtester.loadgen.cli import main as load_main
 
         return load_main(args[1:])
+    if args and args[0] in CONSOLE_COMMANDS:
+        from loadtester.console_cli import main as console_main
+
+        return console_main(args)
     if args and args[0] == "serve":
         args = args[1:]
+    if "rich" not in sys.modules:
+        # structlog.dev formats exceptions with rich whenever it is importable (schemathesis, a
+        # test tool, installs it): the service's log lines must not depend on that, and rich
+        # would cost 5 MB of RSS
+        sys.modules["rich"] = None  # type: ignore[assignment]
     # first thing: the title shows the secrets until then
     secret_flags = hide_secret_arguments(_SECRET_NAMES) if argv is None else []
     if any(arg.lstrip("-") in ("h", "help") for arg in args):

@@ -1,4 +1,5 @@
-"""One error hierarchy; a middleware turns each into its status and a one-line plain-text body.
+"""One error hierarchy; a middleware turns each into its status and a one-line body: plain
+text, as the Go service's, or `{"error": "..."}` under /api/v1/.
 
     LoadtesterError (500)
     ├── BadRequest (400)
@@ -6,7 +7,9 @@
     ├── Unauthorized (401)  no token, or not the token of the payload's namespace
     ├── Forbidden (403)
     ├── NotFound (404)
+    ├── Conflict (409)  the thing exists, but not in a state that allows the change
     ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
     ├── TooManyTasks (429)
     ├── CallerGone (499)  the caller of a blocking check disconnected; nobody reads the answer
     ├── ServiceUnavailable (503)
@@ -49,8 +52,16 @@ class NotFound(LoadtesterError):
     status = 404
 
 
+class Conflict(LoadtesterError):
+    status = 409
+
+
 class PayloadTooLarge(LoadtesterError):
     status = 413
+
+
+class UnsupportedMediaType(LoadtesterError):
+    status = 415
 
 
 class TooManyTasks(LoadtesterError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
+from loadtester.activity import Activity
 from loadtester.auth import Authorizer
 from loadtester.events.service import EventService
 from loadtester.policy import CommandPolicy
@@ -19,3 +20,4 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 STATE = web.AppKey("state", State)
 RUNNER = web.AppKey("runner", TaskRunner)
 EVENTS = web.AppKey("events", EventService)
+ACTIVITY = web.AppKey("activity", Activity)

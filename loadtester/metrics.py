@@ -46,8 +46,9 @@ TASKS_STARTED = Counter(
 )
 TASKS_FINISHED = Counter(
     "loadtester_tasks_finished_total",
-    "Task runs ended, by task type and outcome (ok, failed, timeout, cancelled)",
-    ["type", "outcome"], registry=REGISTRY,
+    "Task runs ended, by task type, mode (blocking, background) and outcome (ok, failed, timeout,"
+    " cancelled)",
+    ["type", "mode", "outcome"], registry=REGISTRY,
 )
 TASK_DURATION = Histogram(
     "loadtester_task_duration_seconds", "Wall-clock duration of task runs", ["type"],
@@ -110,15 +111,17 @@ class LoadMetrics(Collector):
     """Renders the load series as loadtester_load_* metrics."""
 
     def __init__(self) -> None:
-        self._series: dict[tuple[str, str, str], LoadSeries] = {}
+        self._series: dict[tuple[str, str, str, str], LoadSeries] = {}
 
-    def series(self, canary: str, namespace: str, target: str) -> LoadSeries:
-        """The series of one canary and target, created on first use."""
+    def series(self, canary: str, namespace: str, target: str, request: str = "") -> LoadSeries:
+        """The series of one canary and target (and a scenario's request), created on first
+        use; a series without a request has no `request` label, as before scenarios."""
         # label values are published on /metrics: a target never carries a credential there
-        return self._series.setdefault((canary, namespace, redact(target)), LoadSeries())
+        return self._series.setdefault((canary, namespace, redact(target), request),
+                                       LoadSeries())
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["canary", "namespace", "target"]
+        labels = ["canary", "namespace", "target", "request"]
         requests = CounterMetricFamily(
             "loadtester_load_requests", "Requests sent by load tests, by answer code",
             labels=[*labels, "code"])
@@ -142,11 +145,20 @@ class LoadMetrics(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else str(float(bound)), cumulative))
             latency.add_metric(list(key), buckets, series.latency_sum)
             rate.add_metric(list(key), series.rate)
+        for family in (requests, errors, latency, rate):
+            for sample in family.samples:
+                if sample.labels.get("request") == "":
+                    del sample.labels["request"]
         yield from (requests, errors, latency, rate)
 
 
 LOAD = LoadMetrics()
 REGISTRY.register(LOAD)
+LOAD_CHECK_FAILURES = Counter(
+    "loadtester_load_check_failures", "Answers of a scenario's requests that failed a response"
+    " check, by request and check (status, body, maxLatency)",
+    ["canary", "namespace", "request", "check"], registry=REGISTRY,
+)
 
 # events
 EVENTS_RECEIVED = Counter(

@@ -111,6 +111,11 @@ def validate_payload(payload: WebhookPayload, *, names_required: bool = False,
                              "is not a valid Kubernetes namespace")
 
 
+def is_name(value: str) -> bool:
+    """True for an RFC 1123 subdomain of at most 253 characters, as Kubernetes names are."""
+    return len(value) <= 253 and _NAME.match(value) is not None
+
+
 def is_namespace(value: str) -> bool:
     """True for an RFC 1123 label of at most 63 characters, as Kubernetes namespaces are."""
     return len(value) <= 63 and _NAMESPACE.match(value) is not None

@@ -81,6 +81,7 @@ class Settings(BaseModel):
     event_fold_window: float = Field(default=300.0, ge=0)
     event_max_age: float = Field(default=24 * 3600.0, gt=0)
     event_max_attempts: int = Field(default=0, ge=0)  # 0: no limit, only event_max_age
+    notify_load_results: bool = False  # every type: load run's result to the event sinks
 
     @field_validator("namespace_regexp")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from loadtester.app import create_app
 from loadtester.logs import configure_logging
 from loadtester.settings import Settings
 from loadtester.tasks.process import child_environment
+from tests.loadgen.nginx import NGINX, Nginx
+from tests.loadgen.servers import CountingServer, Reply
 from tests.redis_server import RedisServer
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -71,3 +73,29 @@ def redis_url(redis_server: RedisServer) -> str:
         redis_server.start()
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def target() -> AsyncIterator[CountingServer]:
+    """A server answering 200 at once; started before (so closed after) the service."""
+    server = await CountingServer(lambda n: Reply()).start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def failing() -> AsyncIterator[CountingServer]:
+    """A server answering 503 to everything."""
+    server = await CountingServer(lambda n: Reply(status=503)).start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path) -> Iterator[Nginx]:
+    """A real nginx with fixed answers per path, logging each answer in tmp_path."""
+    if not NGINX.exists():
+        pytest.skip("nginx is not installed (Debian nginx-light)")
+    server = Nginx(tmp_path)
+    yield server
+    server.stop()

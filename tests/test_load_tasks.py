@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,26 +10,11 @@ import pytest
 from loadtester.keys import RUNNER
 from loadtester.tasks.load import load_tool_target
 from tests.conftest import ClientFactory
+from tests.loadgen.nginx import Nginx
 from tests.loadgen.servers import CountingServer, Reply
 from tests.test_tasks_http import payload, post, wait_idle
 
 CLOSED = "http://127.0.0.1:1/"  # nothing listens on port 1: every connection is refused
-
-
-@pytest.fixture
-async def target() -> AsyncIterator[CountingServer]:
-    """A server answering 200 at once; started before (so closed after) the service."""
-    server = await CountingServer(lambda n: Reply()).start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def failing() -> AsyncIterator[CountingServer]:
-    """A server answering 503 to everything."""
-    server = await CountingServer(lambda n: Reply(status=503)).start()
-    yield server
-    await server.close()
 
 
 async def metrics_text(client: Any) -> str:
@@ -85,6 +69,22 @@ async def test_hey_command_in_load_type(target: CountingServer, make_client: Cli
         ({"type": "load", "url": "ftp://x/"}, "url 'ftp://x/' is not an http:// or https:// URL"),
         ({"type": "load", "url": "http://127.0.0.1:1/", "maxP99": "soon"}, "maxP99"),
         ({"cmd": "hey http://127.0.0.1:1/", "maxErrorRate": "many"}, "maxErrorRate"),
+        ({"type": "load", "scenario": "requests: [{url: /}]"},
+         "scenario requests[0]: url '/' is a path and no url is given to resolve it against"),
+        ({"type": "load", "scenario": "requests: [{url: 'http://x/', wieght: 2}]"},
+         "scenario requests[0]: unknown key 'wieght'"),
+        ({"type": "load", "url": "http://x/", "scenario": "requests: [{url: /}]", "method": "POST"},
+         "metadata method does not apply with a scenario"),
+        ({"type": "load", "url": "http://x/", "stages": "10s:0->", "rate": "5"},
+         "stages '10s:0->': rate '' is not a number"),
+        ({"type": "load", "url": "http://x/", "stages": "10s:5", "rate": "5"},
+         "a rate and stages are both given: the stages set the rate"),
+        ({"type": "load", "url": "http://x/", "stages": "10s:5", "requests": "5"},
+         "metadata requests and stages are both given"),
+        ({"type": "load", "cmd": "hey -z 5s http://x/", "stages": "10s:5"},
+         "a duration and stages are both given"),
+        ({"type": "load", "url": "http://x/", "stages": "2h:5"},
+         "stages 2h0m0s is longer than the service's -timeout"),
     ],
 )
 async def test_bad_load_metadata(
@@ -213,3 +213,58 @@ def test_load_tool_target() -> None:
     assert load_tool_target("curl http://x/") is None
     assert load_tool_target("echo 'unclosed") is None
     assert load_tool_target("hey http://[::1/") is None
+
+
+SCENARIO = """
+requests:
+  - {name: home, url: /, weight: 3, expect: {body: '"status":"ok"'}}
+  - {name: down, url: /down, expect: {body: '"status":"ok"'}}
+  - {method: POST, url: /api/orders, body: '{"n": 1}', expect: {status: [201]}}
+"""
+
+
+async def test_scenario_through_the_service(nginx: Nginx, make_client: ClientFactory) -> None:
+    """A scenario in metadata: nginx answers each request its share; the answer, the
+    metrics (a `request` label each) and the failed checks say so."""
+    client = await make_client()
+    meta = {"type": "load", "url": nginx.url, "scenario": SCENARIO, "requests": "100",
+            "concurrency": "4", "wait": "true"}
+    status, body = await post(client, payload(meta))
+    assert status == 200, body
+    assert body.startswith("100 requests in ") and body.endswith("20% errors, 20 failed checks")
+    assert nginx.counts(100) == {"GET /": 60, "GET /down": 20, "POST /api/orders": 20}
+    text = await metrics_text(client)
+    for name, path, code, count in (("home", "", 200, 60), ("down", "down", 200, 20),
+                                    ("POST /api/orders", "api/orders", 201, 20)):
+        assert (f'loadtester_load_requests_total{{canary="podinfo",code="{code}",'
+                f'namespace="test",request="{name}",target="{nginx.url}{path}"}} '
+                f'{count}.0') in text
+    assert ('loadtester_load_check_failures_total{canary="podinfo",check="body",'
+            'namespace="test",request="down"} 20.0') in text
+
+
+async def test_scenario_request_threshold_fails_the_run(
+    nginx: Nginx, make_client: ClientFactory
+) -> None:
+    """A broken per-request threshold answers 500 naming the request."""
+    client = await make_client()
+    scenario = (f'{{"requests": [{{"url": "{nginx.url}", "weight": 4}}, {{"name": "orders", '
+                f'"method": "POST", "url": "{nginx.url}api/orders", '
+                f'"thresholds": {{"maxP99": "1us"}}}}]}}')
+    meta = {"type": "load", "scenario": scenario, "requests": "50", "concurrency": "2",
+            "wait": "true", "maxErrorRate": "1"}
+    status, body = await post(client, payload(meta))
+    assert status == 500
+    assert body.startswith("orders: p99 ") and body.endswith(" > 1µs over 10 requests, 0% errors")
+    assert nginx.counts(50) == {"GET /": 40, "POST /api/orders": 10}
+
+
+async def test_stages_through_the_service(nginx: Nginx, make_client: ClientFactory) -> None:
+    """stages ramp a plain url run: the run sends the ramp's integral."""
+    client = await make_client()
+    meta = {"type": "load", "url": nginx.url + "api/items", "stages": "500ms:0->80, 500ms:80",
+            "concurrency": "2", "wait": "true"}
+    status, body = await post(client, payload(meta))
+    assert status == 200, body
+    assert body.startswith("60 requests in ")
+    assert nginx.counts(60) == {"GET /api/items": 60}

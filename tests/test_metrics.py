@@ -63,8 +63,9 @@ async def test_task_metrics(make_client: ClientFactory) -> None:
         return value(after, name, **labels) - value(before, name, **labels)
 
     assert delta("loadtester_tasks_started_total", type="bash") == 2
-    assert delta("loadtester_tasks_finished_total", type="bash", outcome="ok") == 1
-    assert delta("loadtester_tasks_finished_total", type="bash", outcome="failed") == 1
+    assert delta("loadtester_tasks_finished_total", type="bash", mode="blocking", outcome="ok") == 1
+    assert delta("loadtester_tasks_finished_total", type="bash", mode="blocking",
+                 outcome="failed") == 1
     assert delta("loadtester_task_duration_seconds_count", type="bash") == 2
     assert delta("loadtester_task_duration_seconds_bucket", type="bash", le="+Inf") == 2
 
@@ -90,7 +91,8 @@ async def test_running_gauge_and_skipped(make_client: ClientFactory) -> None:
     assert value(after, "loadtester_tasks_running", type="cmd", mode="background") == (
         value(before, "loadtester_tasks_running", type="cmd", mode="background")
     )
-    assert value(after, "loadtester_tasks_finished_total", type="cmd", outcome="cancelled") >= 1
+    assert value(after, "loadtester_tasks_finished_total", type="cmd", mode="background",
+                 outcome="cancelled") >= 1
 
 
 async def test_gate_gauge(make_client: ClientFactory) -> None:

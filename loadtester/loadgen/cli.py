@@ -10,7 +10,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from loadtester.loadgen.heyflags import spec_from_hey, split_hey_flags
+from loadtester.loadgen.heyflags import HeyArgs, spec_from_hey, split_hey_flags
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["USAGE", "main"]
 
 USAGE = """Usage: loadtester load [options...] <url>
+       loadtester load -f scenario.yaml [-n N | -z D] [-c C] [-q Q] [-o json] [base url]
 
 Runs the built-in load generator with hey's flags and meaning, and prints hey's summary.
 
@@ -36,6 +37,9 @@ Options:
   -A  Accept header.    -d  Request body.   -D  Request body from file.
   -T  Content-Type (default text/html).     -a  Basic auth, user:password.
   -host  Host header.   -disable-compression  -disable-keepalive  -disable-redirects
+  -f  A scenario (YAML or JSON): weighted requests with checks, optional stages. -n -z -c
+      -q -t apply to the run as a whole (the scenario's stages, if any, set rate and length);
+      a per-request table follows hey's summary.
   -o json        Print a JSON document instead of hey's summary.
   -workers N     Worker processes (default: none for a small run, which starts sending at
                  once; one per CPU for a long run at full speed or a big one).
@@ -78,12 +82,13 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
 
 def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> int:
     try:
-        args = split_hey_flags(argv, extra_value_flags=frozenset({"o", "workers"}))
+        args = split_hey_flags(argv, extra_value_flags=frozenset({"o", "workers", "f"}),
+                               require_url=False)
         output = args.values.get("o", "")
         if output not in ("", "json"):
             raise LoadSpecError(f"unsupported value {output!r} for flag -o (only json)")
         workers = _workers(args.values.get("workers"))
-        spec = spec_from_hey(args)
+        spec = _scenario(args) if "f" in args.values else spec_from_hey(args)
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -117,9 +122,9 @@ def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> 
 
         out.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        from loadtester.loadgen.report import format_hey_summary
+        from loadtester.loadgen.report import format_hey_summary, format_requests
 
-        out.write(format_hey_summary(result, details))
+        out.write(format_hey_summary(result, details) + format_requests(result))
     out.flush()
     return 0
 
@@ -133,8 +138,9 @@ async def _run(
 ) -> LoadResult:
     """Run; the first Ctrl-C ends the run early with a report (as hey does), a second aborts.
 
-    A run one process sends quickly enough starts here at once; a long one at full speed, or
-    a big one, in worker processes (see loadgen/local.py)."""
+    A run one process sends quickly enough runs here; a long one at full speed, or a big one,
+    starts here too and goes on in worker processes once they are ready (see
+    loadgen/local.py)."""
     from loadtester.loadgen.local import fits_locally
 
     loop = asyncio.get_running_loop()
@@ -159,10 +165,26 @@ async def _run(
         from loadtester.loadgen.workers import run_load
 
         return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop,
-                              details=details)  # fmt: skip
+                              details=details, hand_over=True)  # fmt: skip
     finally:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
+
+
+def _scenario(args: HeyArgs) -> LoadSpec:
+    """``-f scenario.yaml``: the scenario with the run-wide hey flags."""
+    from loadtester.loadgen.heyflags import spec_from_scenario
+
+    path = args.values["f"]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(1024 * 1024 + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise LoadSpecError(f"invalid value for flag -f: {reason}: {path}") from None
+    if len(text) > 1024 * 1024:
+        raise LoadSpecError(f"invalid value for flag -f: larger than 1 MiB: {path}")
+    return spec_from_scenario(args, text)
 
 
 def _workers(text: str | None) -> int | None:

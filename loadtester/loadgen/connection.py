@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 if TYPE_CHECKING:
-    from loadtester.loadgen.engine import Engine
+    from loadtester.loadgen.engine import Engine, Recorder
 
 __all__ = ["Conn", "HeadConn"]
 
@@ -24,8 +24,8 @@ class Conn(asyncio.Protocol):
     """One connection of a slot; replaced by a new Conn when it closes."""
 
     __slots__ = (
-        "busy", "dead", "dial", "dial_start", "eng", "first", "got", "idx", "parser", "retried",
-        "sched", "sent", "served", "task", "transport", "wrote", "wstart",
+        "busy", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "idx", "parser",
+        "retried", "ri", "sched", "sent", "served", "task", "transport", "wrote", "wstart",
     )  # fmt: skip
 
     def __init__(self, eng: Engine, idx: int) -> None:
@@ -40,6 +40,8 @@ class Conn(asyncio.Protocol):
         self.retried = False
         self.served = 0
         self.sched = 0
+        self.endpoint = 0  # a scenario's: the index of the endpoint this slot connects to
+        self.ri = 0  # ... and of the request in flight
         self.sent = 0
         # phase timestamps (monotonic ns) for hey's Details: connect started, connection's
         # set-up time (counted on its first request), request write started and ended, first
@@ -63,7 +65,7 @@ class Conn(asyncio.Protocol):
             self.dial = now - self.dial_start
         if self.busy:
             self.wstart = now
-            tr.write(self.eng.request)
+            tr.write(self.payload())
             self.wrote = _mono()
 
     def data_received(self, data: bytes) -> None:
@@ -89,18 +91,16 @@ class Conn(asyncio.Protocol):
         eng = self.eng
         status = self.parser.get_status_code() if self.parser is not None and self.got else 0
         if status and exc is None:  # body delimited by the end of the connection
-            self.busy = False
-            eng.rec.codes[status] += 1
             now = _mono()
-            eng.rec.hist.record((now - self.sched) // 1000)
-            self.phases(now)
+            self.record(status, now)
+            self.busy = False
             eng.release(self, now)
-        elif not self.got and self.served and not self.retried and eng.idempotent:
+        elif not self.got and self.served and not self.retried and self.may_resend():
             self.busy = False  # a stale keep-alive connection: send again on a new one
             eng.reopen(self.idx, self.sched, self.sent, retried=True)
         else:
             self.busy = False
-            eng.rec.error("reset")
+            self.recorder().error("reset")
             eng.release(self, _mono())
 
     # -- httptools callbacks ----------------------------------------------------------------
@@ -121,6 +121,25 @@ class Conn(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.eng.rec.details.size += len(body)
+
+    def record(self, status: int, now: int) -> None:
+        """Count an answer (on_message_complete does the same inline: the hot path)."""
+        rec = self.eng.rec
+        rec.codes[status] += 1
+        rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
+
+    def recorder(self) -> Recorder:
+        """Where the request in flight is counted."""
+        return self.eng.rec
+
+    def payload(self) -> bytes:
+        """The bytes of the request in flight."""
+        return self.eng.request
+
+    def may_resend(self) -> bool:
+        """Whether the request in flight is sent again after a stale keep-alive connection."""
+        return self.eng.idempotent
 
     def phases(self, now: int) -> None:
         """Count the answered request's phases in hey's Details."""
@@ -165,7 +184,7 @@ class Conn(asyncio.Protocol):
             self.task.cancel()
         if self.busy:
             self.busy = False
-            self.eng.rec.error(kind)
+            self.recorder().error(kind)
             self.eng.release(self, _mono())
 
 

@@ -4,6 +4,8 @@ One keep-alive connection per concurrency slot. Closed loop (``rate == 0``): eve
 sends back-to-back. Open loop (``rate > 0``): request *i* is due at ``first + i * interval``;
 a due request goes out on a free connection, or waits for one, and its latency is measured from
 its scheduled time, so a stalled target shows up as latency (no coordinated omission).
+With stages (a ramping rate) request *i* is due when the rate's integral reaches
+``index + i * workers`` (see loadgen/stages.py); a scenario's mix runs in loadgen/mix.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadtester.loadgen.connection import Conn, HeadConn
@@ -22,6 +25,9 @@ from loadtester.loadgen.details import Details
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.result import LoadResult
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+
+if TYPE_CHECKING:
+    from loadtester.loadgen.stages import Profile
 
 __all__ = ["Engine", "Recorder", "WorkerShare"]
 
@@ -40,19 +46,24 @@ class WorkerShare:
     rate: float = 0.0
     requests: int | None = None
     offset: float = 0.0  # seconds after the common start of this worker's first request
+    index: int = 0  # this worker's number: it sends the run's requests index, index+workers...
+    workers: int = 1
 
 
 class Recorder:
     """Counts of the current interval, swapped out at each snapshot."""
 
-    __slots__ = ("codes", "details", "errors", "hist", "retried")
+    __slots__ = ("checks", "codes", "details", "errors", "hist", "rejected", "retried", "stages")
 
-    def __init__(self) -> None:
+    def __init__(self, stages: int = 0) -> None:
         self.codes = [0] * 1000
         self.errors: dict[str, int] = {}
         self.hist = Histogram()
         self.retried = 0
         self.details = Details()
+        self.checks: dict[str, int] = {}  # failed response checks by kind (a scenario's)
+        self.rejected = 0  # answers below 500 that failed a check
+        self.stages = [0] * stages  # requests sent in each stage (a staged run)
 
     def error(self, kind: str) -> None:
         """Count one transport error."""
@@ -62,18 +73,28 @@ class Recorder:
         """These counts as a LoadResult (elapsed left at 0)."""
         codes = {code: n for code, n in enumerate(self.codes) if n}
         return LoadResult(
-            status_counts=codes, errors=dict(self.errors), histogram=self.hist, retried=self.retried
+            status_counts=codes, errors=dict(self.errors), histogram=self.hist,
+            retried=self.retried, checks=self.checks, rejected=self.rejected,
         )
 
 
 class Engine:
     """Runs one process's share of a LoadSpec on the running event loop."""
 
+    def __new__(cls, spec: LoadSpec, share: WorkerShare) -> Engine:
+        if cls is Engine and spec.mix is not None:  # a scenario's requests: see mix.py
+            from loadtester.loadgen.mix import MixEngine
+
+            return super().__new__(MixEngine)
+        return super().__new__(cls)
+
     def __init__(self, spec: LoadSpec, share: WorkerShare) -> None:
         self.spec = spec
         self.share = share
         self.request = spec.request_bytes()
-        self.rec = Recorder()
+        self.profile: Profile | None = spec.stages
+        self.stage_count = len(spec.stages.stages) if spec.stages is not None else 0
+        self.rec = Recorder(self.stage_count)
         self.loop = asyncio.get_running_loop()
         self.keepalive = not spec.disable_keepalive
         # like Go's transport: resend an idempotent request once when a reused connection
@@ -84,6 +105,7 @@ class Engine:
         self.free: list[Conn] = []
         self.in_flight = 0
         self.remaining = share.requests if spec.duration is None else None
+        self.budget = self.remaining or 0  # the closed loop's request count, for stop()
         self.start_ns = 0
         self.end_ns = 0  # 0: no deadline
         self.first_ns = 0
@@ -96,6 +118,14 @@ class Engine:
         self.addr: tuple[str, int] = spec.address()
         self.finished_ns = 0
         self.claim = self.claim_open if share.rate > 0 else self.claim_closed
+        # the run's number of request i of this share is base + i * stride
+        self.base = share.index
+        self.stride = share.workers
+        self.due_ns = 0  # a staged run: when request next_i is due (-1: never)
+        self.due_stage = 0  # ... and its stage
+        if self.profile is not None:
+            self.claim = self.claim_staged
+            self.arm = self.arm_staged  # type: ignore[method-assign]
         self.tls: ssl.SSLContext | None = None
         self.server_name: str | None = None
         if spec.is_https:  # like hey: TLS without certificate verification
@@ -108,37 +138,50 @@ class Engine:
 
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
-        host, port = self.spec.address()
         lookup = _mono()
+        self.addr = await self.resolve(*self.spec.address())
+        self.rec.details.dns.add(_mono() - lookup)  # one lookup, counted on the first request
+        for idx in range(self.share.concurrency):
+            conn = self.conn_class(self, idx)
+            self.free.append(conn)
+            self.open_slot(conn)
+        await self.connected()
+
+    async def resolve(self, host: str, port: int) -> tuple[str, int]:
+        """The address to connect to for ``host`` (LoadSpecError when it has none)."""
         try:
             infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
             raise LoadSpecError(f"cannot resolve {host}: {exc}") from None
-        self.rec.details.dns.add(_mono() - lookup)  # one lookup, counted on the first request
-        self.addr = (str(infos[0][4][0]), int(infos[0][4][1]))
-        pending = []
-        for idx in range(self.share.concurrency):
-            conn = self.conn_class(self, idx)
-            self.slots.append(conn)
-            self.free.append(conn)
-            if self.spec.disable_keepalive:
-                conn.dead = True  # connect when the first request is due
-            else:
-                conn.task = self.loop.create_task(self.connect(conn))
-                pending.append(conn.task)
+        return str(infos[0][4][0]), int(infos[0][4][1])
+
+    def open_slot(self, conn: Conn) -> None:
+        """Add ``conn`` as a slot and start connecting it (without keep-alive: when its first
+        request is due)."""
+        self.slots.append(conn)
+        if self.spec.disable_keepalive:
+            conn.dead = True
+        else:
+            conn.task = self.loop.create_task(self.connect(conn))
+
+    async def connected(self) -> None:
+        """Until the slots' connections are open (a few seconds at most; failures are
+        retried when their requests are due)."""
+        pending = [conn.task for conn in self.slots if conn.task is not None]
         if pending:
             await asyncio.wait(pending, timeout=min(self.spec.timeout or 5.0, 5.0))
+
+    def endpoint(self, conn: Conn) -> tuple[tuple[str, int], ssl.SSLContext | None, str | None]:
+        """Address, TLS context and TLS server name of ``conn``'s connection."""
+        return self.addr, self.tls, self.server_name
 
     async def connect(self, conn: Conn) -> None:
         """Open ``conn``'s connection; a failure counts against its request, if any."""
         conn.dial_start = _mono()
+        addr, tls, server_name = self.endpoint(conn)
         try:
             await self.loop.create_connection(
-                lambda: conn,
-                self.addr[0],
-                self.addr[1],
-                ssl=self.tls,
-                server_hostname=self.server_name,
+                lambda: conn, addr[0], addr[1], ssl=tls, server_hostname=server_name
             )
         except asyncio.CancelledError:
             conn.dead = True
@@ -149,26 +192,35 @@ class Engine:
                 kind = "refused" if exc.errno == errno.ECONNREFUSED else "other"
                 if exc.errno == errno.ETIMEDOUT or isinstance(exc, TimeoutError):
                     kind = "timeout"
-                self.rec.error(kind)
+                conn.recorder().error(kind)
                 self.release(conn, _mono())
         finally:
             conn.task = None
 
     def reopen(self, idx: int, sched: int, sent: int, retried: bool = False) -> None:
         """Replace slot ``idx`` with a new connection carrying the request due at ``sched``."""
+        old = self.slots[idx]
         conn = self.conn_class(self, idx)
+        conn.endpoint = old.endpoint
+        conn.ri = old.ri
         conn.busy = True
         conn.sched = sched
         conn.sent = sent
         conn.retried = retried
-        self.rec.retried += retried
+        conn.recorder().retried += retried
         self.slots[idx] = conn
         conn.task = self.loop.create_task(self.connect(conn))
 
-    async def run(self, start_ns: int) -> None:
-        """Send from ``start_ns`` (monotonic ns) until the share is done."""
+    async def run(self, start_ns: int, resume_ns: int = 0, requests: int | None = None,
+                  claimed: int = 0) -> None:
+        """Send from ``start_ns`` (monotonic ns) until the share is done.
+
+        A run taken over from another process (see workers.run_load) keeps the schedule and
+        deadline of ``start_ns`` but sends nothing due before ``resume_ns``; ``requests`` (when
+        given) replaces the share's request count, and a closed loop numbers its requests
+        (the mix's order) after the ``claimed`` ones the other process sent."""
         spec, share = self.spec, self.share
-        delay = (start_ns - _mono()) / 1e9
+        delay = (max(start_ns, resume_ns) - _mono()) / 1e9
         if delay > 0:
             await asyncio.sleep(delay)
         if self.done.done():  # stopped before the start: send nothing
@@ -178,6 +230,16 @@ class Engine:
         self.first_ns = start_ns + int(share.offset * 1e9)
         if spec.duration is not None:
             self.end_ns = start_ns + int(spec.duration * 1e9)
+        elif requests is not None:
+            self.remaining = self.budget = requests
+        if not self.interval_ns and self.profile is None:
+            self.base += claimed
+        if self.profile is not None:
+            self.start_staged(resume_ns)
+        elif resume_ns > self.first_ns and self.interval_ns:
+            self.next_i = math.ceil((resume_ns - self.first_ns) / self.interval_ns)
+            if self.remaining is not None:
+                self.remaining += self.next_i  # an index bound in the open loop
         self.sweeper = self.loop.call_later(_SWEEP_SECONDS, self.sweep)
         self.tick()
         try:
@@ -185,14 +247,20 @@ class Engine:
         finally:
             self.shutdown()
 
-    def stop(self) -> None:
-        """End early: send nothing more, let in-flight requests finish."""
+    def stop(self, at_ns: int = 0) -> int:
+        """End early: send nothing due from ``at_ns`` (default now), let in-flight requests
+        finish. A run bounded by a request count stops claiming at once. Returns how many
+        requests were claimed (sent, in flight or failed) until then."""
         now = _mono()
-        if self.end_ns == 0 or self.end_ns > now:
-            self.end_ns = now
-        self.remaining = 0 if self.remaining is not None else None
-        if self.in_flight == 0:
+        end = max(at_ns, now)
+        if self.end_ns == 0 or self.end_ns > end:
+            self.end_ns = end
+        claimed = self.next_i if self.share.rate > 0 else self.budget - (self.remaining or 0)
+        if self.remaining is not None:
+            self.remaining = 0
+        if self.in_flight == 0 and end == now:
             self.finish()
+        return claimed
 
     # -- scheduling -------------------------------------------------------------------------
     def claim_closed(self, now: int) -> int:
@@ -224,6 +292,52 @@ class Engine:
             return _NOT_DUE
         self.next_i = i + 1
         return sched
+
+    def claim_staged(self, now: int) -> int:
+        """Open loop with stages: like claim_open, with due times from the profile."""
+        i = self.next_i
+        sched = self.due_ns
+        if sched < 0 or (self.remaining is not None and i >= self.remaining):
+            return _NO_MORE
+        end = self.end_ns
+        if end:
+            if sched >= end:
+                return _NO_MORE
+            if now >= end:  # due but never sent: all slots were busy until the end
+                last = max(i, self.staged_before(end))
+                self.unsent += last - i
+                self.next_i = last
+                self.due_ns = -1
+                return _NO_MORE
+        if sched > now:
+            return _NOT_DUE
+        self.rec.stages[self.due_stage] += 1
+        self.next_i = i + 1
+        self.due_ns, self.due_stage = self.staged_due(i + 1)
+        return sched
+
+    def staged_due(self, i: int) -> tuple[int, int]:
+        """When this share's request ``i`` is due (-1: after the last stage), and its stage."""
+        assert self.profile is not None
+        t, stage = self.profile.due(self.base + i * self.stride, self.due_stage)
+        return (-1 if t < 0 else self.start_ns + int(t * 1e9)), stage
+
+    def staged_before(self, at_ns: int) -> int:
+        """How many of this share's requests are due before ``at_ns``."""
+        assert self.profile is not None
+        due = math.ceil(self.profile.integral((at_ns - self.start_ns) / 1e9) - 1e-9)
+        return max(0, -(-(due - self.base) // self.stride))
+
+    def start_staged(self, resume_ns: int) -> None:
+        """The first due request: the first one, or in a run taken over, the first one due
+        from ``resume_ns``."""
+        if resume_ns > self.start_ns:
+            self.next_i = self.staged_before(resume_ns)
+        self.due_ns, self.due_stage = self.staged_due(self.next_i)
+
+    def arm_staged(self, now: int) -> None:
+        """Wake up when the next request of a staged run is due."""
+        self.timer = self.loop.call_later(max(self.due_ns - now, 0) / 1e9, self.tick)
 
     def dispatch(self, conn: Conn, sched: int, now: int) -> None:
         """Send the request due at ``sched`` on ``conn`` (a new connection if it is closed)."""
@@ -306,8 +420,11 @@ class Engine:
 
     def take_all(self) -> tuple[LoadResult, Details]:
         """Counts since the previous call, as a LoadResult delta, and their phase details."""
-        rec, self.rec = self.rec, Recorder()
+        rec, self.rec = self.rec, Recorder(self.stage_count)
         result = rec.to_result()
+        if self.profile is not None:
+            result.stage_sent = rec.stages
+            result.stage_targets = self.profile.stage_targets()
         result.target_rate = self.spec.rate
         end = self.finished_ns or _mono()
         result.elapsed = max(end - self.start_ns, 0) / 1e9 if self.start_ns else 0.0

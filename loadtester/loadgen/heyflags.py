@@ -3,10 +3,13 @@
 Supported: -n -c -q -z -m -H -t -A -d -D -T -a -host -disable-compression -disable-keepalive
 -disable-redirects (and -cpus, accepted and ignored). ``-q`` is per worker, as in hey, so the
 total rate is ``q * c``. Anything else (-h2, -x, -o, ...) raises :class:`LoadSpecError`.
+:func:`spec_from_scenario` reads ``loadtester load -f scenario.yaml``: -n -c -q -z -t apply to
+the run as a whole, what a scenario sets per request (-m -H -d ...) is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -25,6 +28,7 @@ __all__ = [
     "parse_hey_args",
     "parse_hey_command",
     "spec_from_hey",
+    "spec_from_scenario",
     "split_hey_command",
     "split_hey_flags",
 ]
@@ -46,7 +50,8 @@ class HeyArgs:
     url: str = ""
 
 
-def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozenset()) -> HeyArgs:
+def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozenset(),
+                    require_url: bool = True) -> HeyArgs:
     """Split argv the way Go's flag package does; flags in ``extra_value_flags`` are kept
     in ``values`` too (the CLI uses this for its own ``-o`` and ``-workers``)."""
     args = HeyArgs()
@@ -84,6 +89,8 @@ def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozens
         else:
             args.values[name] = value
     if not rest:
+        if not require_url:
+            return args
         raise LoadSpecError("missing URL")
     if len(rest) > 1:
         raise LoadSpecError(f"unexpected argument {rest[1]!r} after the URL")
@@ -116,6 +123,8 @@ def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
     """Turn split hey flags into a LoadSpec with hey's defaults and checks; with
     ``read_body_file`` false, ``-D`` is left for the caller to read (the service does, in a
     thread, with limits)."""
+    if not args.url:
+        raise LoadSpecError("missing URL")
     v = args.values
     requests = _int_flag(v, "n", DEFAULT_REQUESTS)
     concurrency = _int_flag(v, "c", DEFAULT_CONCURRENCY)
@@ -174,6 +183,38 @@ def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
         accept=v.get("A") or None,
         content_type=v.get("T", "text/html"),
     )
+
+
+_PER_REQUEST_FLAGS = ("m", "d", "D", "T", "A", "a", "host")
+_RUN_FLAGS = ("n", "c", "q", "z", "t", "cpus")
+
+
+def spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
+    """The run of a scenario document with the run-wide hey flags in ``args`` (a URL, if
+    given, is the base of the scenario's relative request URLs)."""
+    from loadtester.loadgen.scenario import parse_scenario, scenario_spec
+
+    v = args.values
+    for name in _PER_REQUEST_FLAGS:
+        if name in v:
+            raise LoadSpecError(f"flag -{name} does not apply with -f: set it on the scenario's "
+                                "requests")
+    if args.headers:
+        raise LoadSpecError("flag -H does not apply with -f: set headers on the scenario's "
+                            "requests")
+    scenario = parse_scenario(text, args.url or None)
+    run_wide = {name: v[name] for name in _RUN_FLAGS if name in v}
+    if scenario.stages is not None:
+        for name in ("n", "q", "z"):
+            if name in v:
+                raise LoadSpecError(f"flag -{name} conflicts with the scenario's stages: they set "
+                                    "the rate and the length of the run")
+        run_wide["z"] = "1s"  # skips hey's checks of -n; the stages replace the duration
+    one = HeyArgs(values=run_wide, bools=args.bools, url=args.url or scenario.requests[0].url)
+    base = spec_from_hey(one)
+    if scenario.stages is not None:
+        base = dataclasses.replace(base, duration=None)
+    return scenario_spec(scenario, base)
 
 
 def _int_flag(values: dict[str, str], name: str, default: int) -> int:

@@ -3,7 +3,8 @@
 `loadtester load` runs here whatever one process sends faster than worker processes would
 start (about a second of interpreter start-up and imports each): a bounded number of requests,
 or a rate one process keeps. Open-ended runs at full speed (``-z`` without ``-q``) and big ones
-go to :func:`loadtester.loadgen.workers.run_load`, whose throughput the benches measure.
+go to :func:`loadtester.loadgen.workers.run_load`, whose throughput the benches measure; it
+starts them here too (a LocalRun) and hands them over once its workers are ready.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from loadtester.loadgen.result import LoadResult
 from loadtester.loadgen.spec import LoadSpec
 from loadtester.loadgen.workers import ProgressDelta
 
-__all__ = ["LOCAL_MAX_CONNECTIONS", "LOCAL_MAX_RATE", "LOCAL_MAX_REQUESTS", "fits_locally",
-           "run_local"]
+__all__ = ["LOCAL_MAX_CONNECTIONS", "LOCAL_MAX_RATE", "LOCAL_MAX_REQUESTS", "LocalRun",
+           "fits_locally", "run_local"]
 
 # What one process (uvloop + httptools) sends in well under the start-up time of the workers.
 LOCAL_MAX_REQUESTS = 5_000
@@ -43,6 +44,71 @@ def fits_locally(spec: LoadSpec, workers: int | None) -> bool:
     return 0 < spec.rate <= LOCAL_MAX_RATE
 
 
+class LocalRun:
+    """An Engine on the running event loop with its progress reports: the whole of a small
+    run, or the first moments of a big one until worker processes take it over."""
+
+    def __init__(self, spec: LoadSpec, on_progress: Callable[[ProgressDelta], None] | None,
+                 progress_interval: float, details: Details | None, *,
+                 connections: int | None = None) -> None:
+        share = WorkerShare(concurrency=connections or spec.concurrency, rate=spec.rate,
+                            requests=spec.total_requests)  # fmt: skip
+        self.engine = Engine(spec, share)
+        self.total = LoadResult(target_rate=spec.rate)
+        self._on_progress = on_progress
+        self._details = details
+        loop = asyncio.get_running_loop()
+        self._reporter = loop.create_task(self._report(progress_interval))
+        self._runner = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        await self.engine.prepare()  # one lookup and the connections: on a LAN, a millisecond
+        await self.engine.run(time.monotonic_ns())
+
+    async def _report(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._collect()
+
+    def _collect(self) -> None:
+        delta, seen = self.engine.take_all()
+        self.total.merge(delta)
+        if self._details is not None:
+            self._details.merge(seen)
+        if self._on_progress is not None:
+            self._on_progress(ProgressDelta(worker=-1, elapsed=delta.elapsed, delta=delta))
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when this part of the run has sent all it will."""
+        self._runner.add_done_callback(lambda _: callback())
+
+    @property
+    def started_ns(self) -> int:
+        """When the first request was due (0: still connecting)."""
+        return self.engine.start_ns
+
+    def stop(self, at_ns: int = 0) -> int:
+        """Send nothing due from ``at_ns`` (default now); returns the requests claimed."""
+        if not self.engine.start_ns:  # still connecting: never start
+            self._runner.cancel()
+            return 0
+        return self.engine.stop(at_ns)
+
+    async def finished(self) -> LoadResult:
+        """Wait for the in-flight requests; the run's result."""
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        finally:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+            self.engine.shutdown()
+        self._collect()
+        self.total.target_rate = self.engine.spec.rate
+        return self.total
+
+
 async def run_local(
     spec: LoadSpec,
     on_progress: Callable[[ProgressDelta], None] | None = None,
@@ -52,46 +118,19 @@ async def run_local(
     details: Details | None = None,
 ) -> LoadResult:
     """Run ``spec`` on the running event loop; ``stop`` ends it early with what was sent."""
-    loop = asyncio.get_running_loop()
-    share = WorkerShare(concurrency=spec.concurrency, rate=spec.rate,
-                        requests=spec.total_requests)  # fmt: skip
-    engine = Engine(spec, share)
-    total = LoadResult(target_rate=spec.rate)
-
-    def collect() -> LoadResult:
-        delta, seen = engine.take_all()
-        total.merge(delta)
-        if details is not None:
-            details.merge(seen)
-        return delta
-
-    async def report() -> None:
-        while True:
-            await asyncio.sleep(progress_interval)
-            delta = collect()
-            if on_progress is not None:
-                on_progress(ProgressDelta(worker=0, elapsed=delta.elapsed, delta=delta))
-
-    async def watch_stop() -> None:
-        assert stop is not None
-        await stop.wait()
-        engine.stop()
-
-    helpers = [loop.create_task(report())]
+    if stop is not None and stop.is_set():
+        return LoadResult(target_rate=spec.rate)
+    run = LocalRun(spec, on_progress, progress_interval, details)
+    watcher = None
     if stop is not None:
-        helpers.append(loop.create_task(watch_stop()))
+        watcher = asyncio.get_running_loop().create_task(_stop_on(stop, run))
     try:
-        await engine.prepare()  # one lookup and the connections: on a LAN, a millisecond
-        if stop is None or not stop.is_set():
-            await engine.run(time.monotonic_ns())
+        return await run.finished()
     finally:
-        for helper in helpers:
-            helper.cancel()
-        for helper in helpers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await helper
-    delta = collect()
-    if on_progress is not None:
-        on_progress(ProgressDelta(worker=0, elapsed=delta.elapsed, delta=delta))
-    total.target_rate = spec.rate
-    return total
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def _stop_on(stop: asyncio.Event, run: LocalRun) -> None:
+    await stop.wait()
+    run.stop()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TextIO
 
+from loadtester.durations import format_duration
 from loadtester.loadgen.details import PHASES, Details
 from loadtester.loadgen.histogram import Histogram, bucket_bounds
 from loadtester.loadgen.result import LoadResult, format_percent
 
-__all__ = ["ERROR_MESSAGES", "Progress", "format_hey_summary"]
+__all__ = ["ERROR_MESSAGES", "Progress", "format_hey_summary", "format_requests"]
 
 # How each error kind is printed in "Error distribution" (toolreport.classify_error reads
 # these back to the same kinds).
@@ -90,6 +91,49 @@ def format_hey_summary(result: LoadResult, details: Details | None = None) -> st
     if result.unsent:
         out += ["", f"Not sent (every connection busy until the end): {result.unsent}"]
     return "\n".join(out) + "\n\n"  # hey ends with an empty line
+
+
+_REQUEST_HEADINGS = ("request", "count", "rate/s", "p50", "p95", "p99", "errors",
+                     "failed checks")
+
+
+def format_requests(result: LoadResult) -> str:
+    """A scenario run's table, one row per request (empty for a plain run), then each failed
+    check's reason; a staged run adds what each stage sent against its target."""
+    if not result.requests and not result.stage_targets:
+        return ""
+    out = []
+    if result.requests:
+        rows: list[tuple[str, ...]] = [_REQUEST_HEADINGS]
+        reasons = []
+        for name, part in result.requests.items():
+            rows.append(_request_row(" ".join(name.split()), part))
+            for kind, n in sorted(part.checks.items()):
+                reasons.append(f"  {name}: {part.check_texts.get(kind, kind)} ({n})")
+        widths = [max(len(row[i]) for row in rows) for i in range(len(_REQUEST_HEADINGS))]
+        out.append("Requests:")
+        for row in rows:
+            cells = [cell.ljust(widths[i]) if i in (0, len(row) - 1) else cell.rjust(widths[i])
+                     for i, cell in enumerate(row)]
+            out.append(("  " + "  ".join(cells)).rstrip())
+        if reasons:
+            out += ["", "Failed checks:", *reasons]
+    if result.stage_targets:
+        out += ["", "Stages (sent/target):"] if out else ["Stages (sent/target):"]
+        sent = result.stage_sent + [0] * (len(result.stage_targets) - len(result.stage_sent))
+        out += [f"  {k + 1}: {n}/{target:.0f}"
+                for k, (n, target) in enumerate(zip(sent, result.stage_targets, strict=True))]
+    return "\n".join(out) + "\n\n"
+
+
+def _request_row(name: str, part: LoadResult) -> tuple[str, ...]:
+    def lat(p: int) -> str:
+        value = part.latency(p)
+        return "-" if value is None else format_duration(value)
+
+    checks = ", ".join(f"{kind} {n}" for kind, n in sorted(part.checks.items()) if n) or "-"
+    return (name, str(part.total), f"{part.achieved_rate:.1f}", lat(50), lat(95), lat(99),
+            format_percent(part.error_rate), checks)
 
 
 class Progress:

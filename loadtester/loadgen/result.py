@@ -11,7 +11,7 @@ from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.spec import LoadSpecError, metadata_duration, metadata_number
 
 __all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "Thresholds", "all_failed",
-           "describe_failures", "format_percent"]
+           "describe_failures", "evaluate_requests", "format_percent"]
 
 # Transport error kinds (the ``kind`` label of loadtester_load_errors_total).
 ERROR_KINDS = ("refused", "timeout", "reset", "other")
@@ -85,6 +85,13 @@ class LoadResult:
     target_rate: float = 0.0
     unsent: int = 0  # scheduled requests never sent because every slot was busy at the end
     retried: int = 0  # requests sent twice: a reused connection closed before any answer byte
+    # a scenario run: results by request name, and answers that failed a response check
+    requests: dict[str, LoadResult] = field(default_factory=dict)
+    checks: dict[str, int] = field(default_factory=dict)  # failed checks by kind
+    rejected: int = 0  # answers below 500 that failed a check: failed requests too
+    check_texts: dict[str, str] = field(default_factory=dict)  # kind -> "check body /x/ failed"
+    stage_sent: list[int] = field(default_factory=list)  # a staged run: sent in each stage
+    stage_targets: list[float] = field(default_factory=list)  # ... and due in each
 
     @property
     def responses(self) -> int:
@@ -104,9 +111,9 @@ class LoadResult:
     @property
     def failed(self) -> int:
         """5xx responses plus transport errors (as Flagger's request-success-rate counts:
-        a 4xx is the target answering, not failing)."""
+        a 4xx is the target answering, not failing), plus answers that failed a check."""
         bad = sum(n for code, n in self.status_counts.items() if code >= 500)
-        return bad + self.transport_errors
+        return bad + self.transport_errors + self.rejected
 
     @property
     def error_rate(self) -> float:
@@ -138,6 +145,20 @@ class LoadResult:
         self.elapsed = max(self.elapsed, other.elapsed)
         self.unsent += other.unsent
         self.retried += other.retried
+        self.rejected += other.rejected
+        for kind, n in other.checks.items():
+            self.checks[kind] = self.checks.get(kind, 0) + n
+        self.check_texts.update(other.check_texts)
+        for name, part in other.requests.items():
+            mine = self.requests.get(name)
+            if mine is None:
+                self.requests[name] = mine = LoadResult(target_rate=part.target_rate)
+            mine.merge(part)
+        if len(self.stage_sent) < len(other.stage_sent):
+            self.stage_sent += [0] * (len(other.stage_sent) - len(self.stage_sent))
+        for index, n in enumerate(other.stage_sent):
+            self.stage_sent[index] += n
+        self.stage_targets = self.stage_targets or list(other.stage_targets)
 
     def summary_line(self) -> str:
         """``1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors``."""
@@ -148,11 +169,13 @@ class LoadResult:
             if p50 is not None and p99 is not None
             else ""
         )
-        return f"{head}{lat}, {format_percent(self.error_rate)} errors"
+        checks = sum(self.checks.values())
+        failed_checks = f", {checks} failed checks" if checks else ""
+        return f"{head}{lat}, {format_percent(self.error_rate)} errors{failed_checks}"
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-able form, also sent between processes."""
-        return {
+        wire: dict[str, Any] = {
             "codes": {str(k): v for k, v in self.status_counts.items()},
             "errors": dict(self.errors),
             "hist": self.histogram.to_wire(),
@@ -161,6 +184,14 @@ class LoadResult:
             "unsent": self.unsent,
             "retried": self.retried,
         }
+        if self.requests:
+            wire["requests"] = {name: part.to_wire() for name, part in self.requests.items()}
+        if self.checks or self.check_texts:
+            wire.update(checks=dict(self.checks), rejected=self.rejected,
+                        check_texts=dict(self.check_texts))
+        if self.stage_targets:
+            wire.update(stage_sent=list(self.stage_sent), stage_targets=list(self.stage_targets))
+        return wire
 
     @classmethod
     def from_wire(cls, data: Mapping[str, Any]) -> LoadResult:
@@ -173,10 +204,35 @@ class LoadResult:
             target_rate=float(data.get("target_rate", 0.0)),
             unsent=int(data.get("unsent", 0)),
             retried=int(data.get("retried", 0)),
+            requests={str(name): cls.from_wire(part)
+                      for name, part in data.get("requests", {}).items()},
+            checks={str(k): int(v) for k, v in data.get("checks", {}).items()},
+            rejected=int(data.get("rejected", 0)),
+            check_texts={str(k): str(v) for k, v in data.get("check_texts", {}).items()},
+            stage_sent=[int(n) for n in data.get("stage_sent", [])],
+            stage_targets=[float(n) for n in data.get("stage_targets", [])],
         )
 
     def to_json(self) -> dict[str, Any]:
-        """A readable JSON document for ``-o json`` and logs (latencies in seconds)."""
+        """A readable JSON document for ``-o json`` and logs (latencies in seconds).
+
+        A scenario run adds ``by_request`` (each request's own document under its name, with
+        the ``check_failures`` and ``checks`` it has) and ``check_failures`` summed; a staged
+        run adds ``stages``."""
+        doc = self._figures()
+        if self.requests:
+            doc["by_request"] = {name: part.to_json() for name, part in self.requests.items()}
+        if self.requests or self.check_texts:
+            doc["check_failures"] = dict(sorted(self.checks.items()))
+        if self.check_texts:
+            doc["checks"] = dict(self.check_texts)
+        if self.stage_targets:
+            sent = self.stage_sent + [0] * (len(self.stage_targets) - len(self.stage_sent))
+            doc["stages"] = [{"target": round(target, 3), "sent": n}
+                             for target, n in zip(self.stage_targets, sent, strict=True)]
+        return doc
+
+    def _figures(self) -> dict[str, Any]:
         points = (50, 75, 90, 95, 99, 99.9)
         lat = {f"p{p:g}": self.latency(p) for p in points}
         hist = self.histogram
@@ -246,7 +302,7 @@ class Thresholds:
         over = f"over {total} requests"
         if self.max_error_rate is not None and result.error_rate > self.max_error_rate:
             got, want = format_percent(result.error_rate), format_percent(self.max_error_rate)
-            return f"error rate {got} > {want} {over}"
+            return f"error rate {got} > {want} {over}{_check_note(result)}"
         for p, limit in ((99, self.max_p99), (95, self.max_p95), (50, self.max_p50)):
             if limit is None:
                 continue
@@ -259,3 +315,25 @@ class Thresholds:
         if self.min_rate is not None and result.achieved_rate < self.min_rate:
             return f"rate {result.achieved_rate:.1f}/s < {self.min_rate:g}/s {over}, {errors_text}"
         return None
+
+
+def _check_note(result: ResultView) -> str:
+    """``, check body /ok/ failed (5)`` for a request's failed checks, or ``, failed checks:
+    body 5`` for a whole run's."""
+    if not isinstance(result, LoadResult) or not result.checks:
+        return ""
+    failed = sorted(((n, kind) for kind, n in result.checks.items() if n), reverse=True)
+    if result.check_texts:
+        return ", " + ", ".join(f"{result.check_texts.get(kind, kind)} ({n})" for n, kind in failed)
+    return ", failed checks: " + ", ".join(f"{kind} {n}" for n, kind in failed)
+
+
+def evaluate_requests(result: LoadResult, limits: Mapping[str, Thresholds]) -> str | None:
+    """The first broken per-request limit, named after its request (``POST /api/orders: p99
+    812ms > 200ms over 60 requests, 0% errors``), or None."""
+    for name, thresholds in limits.items():
+        part = result.requests.get(name, LoadResult())
+        broken = thresholds.evaluate(part)
+        if broken is not None:
+            return f"{name}: {broken}"
+    return None

@@ -7,9 +7,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadtester.durations import MAX_DURATION, parse_go_duration
+
+if TYPE_CHECKING:
+    from loadtester.loadgen.scenario import Mix
+    from loadtester.loadgen.stages import Profile
 
 __all__ = ["DEFAULT_REQUESTS", "LoadSpec", "LoadSpecError"]
 
@@ -33,7 +38,10 @@ class LoadSpecError(ValueError):
 class LoadSpec:
     """One load run. ``rate`` is total requests/s (0 = closed loop, back-to-back);
     ``concurrency`` caps requests in flight (one keep-alive connection each);
-    ``duration`` (seconds) wins over ``requests``; ``timeout`` is per request (0 = none)."""
+    ``duration`` (seconds) wins over ``requests``; ``timeout`` is per request (0 = none).
+    ``stages`` (a ramping rate; ``rate`` is then its peak and ``duration`` its length) and
+    ``mix`` (a scenario's requests, which replace url, method, headers and body) are built by
+    loadgen/scenario.py."""
 
     url: str
     method: str = "GET"
@@ -52,6 +60,8 @@ class LoadSpec:
     user_agent: str | None = None
     content_type: str | None = None
     accept: str | None = None
+    stages: Profile | None = None
+    mix: Mix | None = None
 
     def __post_init__(self) -> None:
         try:

@@ -73,8 +73,9 @@ async def _serve(pipe: Connection, spec: LoadSpec, share: WorkerShare, interval:
     command = await commands.get()
     if command[0] != "start":
         return
-    start_ns = command[1]
-    assert isinstance(start_ns, int)
+    _, start_ns, resume_ns, requests, claimed = command
+    assert isinstance(start_ns, int) and isinstance(resume_ns, int) and isinstance(claimed, int)
+    assert requests is None or isinstance(requests, int)
 
     async def watch_commands() -> None:
         while True:
@@ -91,7 +92,7 @@ async def _serve(pipe: Connection, spec: LoadSpec, share: WorkerShare, interval:
     watcher = loop.create_task(watch_commands())
     reporter = loop.create_task(report())
     try:
-        await engine.run(start_ns)
+        await engine.run(start_ns, resume_ns, requests, claimed)
     finally:
         watcher.cancel()
         reporter.cancel()

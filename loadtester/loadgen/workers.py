@@ -29,6 +29,7 @@ __all__ = ["LoadGenError", "ProgressDelta", "plan_shares", "run_load", "run_load
 _READY_TIMEOUT = 30.0
 _START_MARGIN_NS = 30_000_000
 _KILL_GRACE = 1.0
+_STOPPED = -1  # the inbox "worker" that says stop was set or the local part ended
 
 
 class LoadGenError(RuntimeError):
@@ -72,7 +73,8 @@ def plan_shares(spec: LoadSpec, workers: int) -> list[WorkerShare]:
         rate = spec.rate / n
         # interleave the schedules: worker k's requests fall between the others'
         offset = k / spec.rate if spec.rate > 0 else 0.0
-        shares.append(WorkerShare(concurrency=conc, rate=rate, requests=reqs, offset=offset))
+        shares.append(WorkerShare(concurrency=conc, rate=rate, requests=reqs, offset=offset,
+                                  index=k, workers=n))
     return shares
 
 
@@ -84,12 +86,16 @@ async def run_load(
     progress_interval: float = 1.0,
     stop: asyncio.Event | None = None,
     details: Details | None = None,
+    hand_over: bool = False,
 ) -> LoadResult:
     """Run ``spec`` in ``workers`` processes (default: one per CPU) and merge the results.
 
     ``on_progress`` gets each worker's per-interval delta as it arrives. Setting ``stop``
     ends the run early but gracefully (in-flight requests finish, the result is returned).
     ``details``, when given, receives the workers' phase timings and response sizes.
+    ``hand_over`` starts sending in this process at once and hands the rest of the run (same
+    schedule and deadline) to the workers when they are ready, so the first request does not
+    wait for them (the CLI; the service keeps its event loop free and waits).
     Cancelling this coroutine terminates the workers before the CancelledError propagates.
     """
     shares = plan_shares(spec, workers or os.cpu_count() or 1)
@@ -98,7 +104,8 @@ async def run_load(
     inbox: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
     procs: list[BaseProcess] = []
     pipes: list[Connection] = []
-    stopper: asyncio.Task[None] | None = None
+    helpers: list[asyncio.Task[None]] = []
+    local = None
 
     def reader(k: int, pipe: Connection) -> None:
         try:
@@ -109,6 +116,15 @@ async def run_load(
             inbox.put_nowait((k, ("eof",)))
 
     try:
+        if hand_over:
+            from loadtester.loadgen.local import LOCAL_MAX_CONNECTIONS, LocalRun
+
+            # more connections would only delay the first request; the workers open their own
+            local = LocalRun(spec, on_progress, progress_interval, details,
+                             connections=min(spec.concurrency, LOCAL_MAX_CONNECTIONS))
+            local.when_done(lambda: inbox.put_nowait((_STOPPED, ("done",))))
+        if stop is not None:
+            helpers.append(loop.create_task(_forward_stop(stop, pipes, inbox)))
         for k, share in enumerate(shares):
             parent_end, child_end = ctx.Pipe(duplex=True)
             proc = ctx.Process(
@@ -122,22 +138,36 @@ async def run_load(
             procs.append(proc)
             pipes.append(parent_end)
             loop.add_reader(parent_end.fileno(), reader, k, parent_end)
+            # uvloop's add_reader makes the pipe non-blocking, and a message bigger than the
+            # pipe's buffer (a scenario's per-request histograms) would then fail half-read
+            os.set_blocking(parent_end.fileno(), True)
         ready = 0
         async with asyncio.timeout(_READY_TIMEOUT):
             while ready < len(shares):
                 k, msg = await inbox.get()
+                if k == _STOPPED:  # stopped, or all sent here, while the workers started
+                    if local is None:
+                        return LoadResult(target_rate=spec.rate)
+                    local.stop()
+                    result, local = await local.finished(), None
+                    return result
                 ready += _check_ready(k, msg)
-        start_ns = time.monotonic_ns() + _START_MARGIN_NS
-        for pipe in pipes:
-            pipe.send(("start", start_ns))
-        if stop is not None:
-            stopper = loop.create_task(_forward_stop(stop, pipes))
+        start_ns = resume_ns = time.monotonic_ns() + _START_MARGIN_NS
+        counts: list[int | None] = [share.requests for share in shares]
+        claimed = 0
+        if local is not None:
+            claimed = local.stop(resume_ns)  # a timed run goes on here until the workers start
+            start_ns = local.started_ns or resume_ns
+            if spec.total_requests is not None and spec.duration is None:
+                counts = _split(spec.total_requests - claimed, len(shares))
+        for pipe, count in zip(pipes, counts, strict=True):
+            pipe.send(("start", start_ns, resume_ns, count, claimed))
         total = LoadResult(target_rate=spec.rate)
         finished: set[int] = set()
         while len(finished) < len(shares):
             k, msg = await inbox.get()
             kind = msg[0]
-            if k in finished:
+            if k in finished or k == _STOPPED:
                 continue
             if kind in ("progress", "done"):
                 delta = LoadResult.from_wire(msg[1])
@@ -152,11 +182,18 @@ async def run_load(
                 raise LoadSpecError(msg[1]) if msg[2] == "spec" else LoadGenError(msg[1])
             else:
                 raise LoadGenError(f"load worker {k} exited unexpectedly")
+        if local is not None:
+            total.merge(await local.finished())
+            local = None
         total.target_rate = spec.rate
         return total
     finally:
-        if stopper is not None:
-            stopper.cancel()
+        for helper in helpers:
+            helper.cancel()
+        if local is not None:  # an error or a cancel: stop sending here too
+            local.stop()
+            with contextlib.suppress(Exception):
+                await local.finished()
         for pipe in pipes:
             with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(pipe.fileno())
@@ -165,8 +202,16 @@ async def run_load(
             pipe.close()
 
 
-async def _forward_stop(stop: asyncio.Event, pipes: list[Connection]) -> None:
+def _split(total: int, parts: int) -> list[int | None]:
+    """``total`` requests over ``parts`` workers, as plan_shares splits them."""
+    total = max(total, 0)
+    return [total // parts + (1 if k < total % parts else 0) for k in range(parts)]
+
+
+async def _forward_stop(stop: asyncio.Event, pipes: list[Connection],
+                        inbox: asyncio.Queue[tuple[int, Any]]) -> None:
     await stop.wait()
+    inbox.put_nowait((_STOPPED, ("stop",)))
     for pipe in pipes:
         with contextlib.suppress(OSError, ValueError):
             pipe.send(("stop",))

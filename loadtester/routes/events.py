@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from loadtester.events.service import open_event_service
-from loadtester.keys import EVENTS, RUNNER, SETTINGS, STATE
+from loadtester.keys import ACTIVITY, EVENTS, RUNNER, SETTINGS, STATE
 from loadtester.models import TERMINAL_PHASES
 from loadtester.routes import read_payload
 
@@ -17,6 +17,8 @@ async def receive(request: web.Request) -> web.Response:
     payload = await read_payload(request, names_required=True)  # not a Go endpoint
     only = request.match_info.get("sink")
     await request.app[EVENTS].receive(payload, only)
+    await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
+                                     payload.checksum, "event")
     if payload.phase in TERMINAL_PHASES:
         await request.app[RUNNER].cancel_canary(payload.name, payload.namespace,
                                                 f"canary phase {payload.phase}")

@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from loadtester.forwarded import client_address
-from loadtester.keys import SETTINGS, STATE
-from loadtester.logs import get_logger
+from loadtester.keys import ACTIVITY, SETTINGS, STATE
+from loadtester.operations import ANONYMOUS, change_gate
 from loadtester.routes import CALLER, read_payload
-from loadtester.state.base import GateChange, gate_key, rollback_key
+from loadtester.state.base import gate_key, rollback_key
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 KeyOf = Callable[[str, str], str]
@@ -26,10 +26,14 @@ async def halt(_request: web.Request) -> web.Response:
     return web.Response(status=403, text="Forbidden")
 
 
-def _check(gate: str, key_of: KeyOf) -> Handler:
+def _check(key_of: KeyOf) -> Handler:
     async def check(request: web.Request) -> web.Response:
         payload = await read_payload(request)
-        is_open = await request.app[STATE].gates.is_open(key_of(payload.name, payload.namespace))
+        await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
+                                         payload.checksum, "gate")
+        # a gate approved from the console approves the revision it was approved for only
+        is_open = await request.app[STATE].gates.is_open(key_of(payload.name, payload.namespace),
+                                                         payload.checksum)
         if is_open:
             return web.Response(text="Approved")
         return web.Response(status=403, text="Forbidden")
@@ -37,24 +41,19 @@ def _check(gate: str, key_of: KeyOf) -> Handler:
     return check
 
 
-def _switch(gate: str, key_of: KeyOf, is_open: bool) -> Handler:
+def _switch(gate: str, is_open: bool) -> Handler:
     async def switch(request: web.Request) -> web.Response:
         payload = await read_payload(request, header_token=True)
+        await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
+                                         payload.checksum, "gate")
         # the socket's peer; X-Forwarded-For only as far as -trusted-proxies vouch for it
         remote = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
                                 request.app[SETTINGS].trusted_proxies)
-        caller = request.get(CALLER, "")
-        change = GateChange(is_open, by=f"{caller}@{remote}" if caller else remote,
-                            checksum=payload.checksum, name=payload.name,
-                            namespace=payload.namespace)
-        await request.app[STATE].gates.set(key_of(payload.name, payload.namespace), change)
-        fields = {"by": caller} if caller else {}
-        if request.remote and remote != request.remote:
-            fields["proxy"] = request.remote or ""
-        get_logger(**payload.log_fields()).info(
-            f"{gate} {'opened' if is_open else 'closed'}", remote=remote,
-            checksum=payload.checksum, **fields
-        )
+        proxy = request.remote if request.remote and remote != request.remote else ""
+        # unbound, as the Go service's: it approves whatever revision is checked next
+        await change_gate(request.app, gate, payload.name, payload.namespace, is_open,
+                          who=request.get(CALLER, "") or ANONYMOUS, peer=remote,
+                          checksum=payload.checksum, proxy=proxy)
         return web.Response(status=202)
 
     return switch
@@ -64,8 +63,7 @@ def add_routes(app: web.Application) -> None:
     router = app.router
     router.add_route("*", "/gate/approve", approve)
     router.add_route("*", "/gate/halt", halt)
-    for prefix, gate, key_of in (("/gate", "gate", gate_key),
-                                 ("/rollback", "rollback", rollback_key)):
-        router.add_route("*", f"{prefix}/check", _check(gate, key_of))
-        router.add_route("*", f"{prefix}/open", _switch(gate, key_of, True))
-        router.add_route("*", f"{prefix}/close", _switch(gate, key_of, False))
+    for gate, key_of in (("gate", gate_key), ("rollback", rollback_key)):
+        router.add_route("*", f"/{gate}/check", _check(key_of))
+        router.add_route("*", f"/{gate}/open", _switch(gate, True))
+        router.add_route("*", f"/{gate}/close", _switch(gate, False))

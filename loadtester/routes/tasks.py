@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from loadtester.errors import CheckFailed
-from loadtester.keys import POLICY, RUNNER, SETTINGS
+from loadtester.keys import ACTIVITY, POLICY, RUNNER, SETTINGS
 from loadtester.models import TERMINAL_PHASES
 from loadtester.routes import read_payload
 from loadtester.settings import Settings
@@ -21,6 +21,8 @@ DISCONNECT_POLL = 0.5  # seconds between looks at a blocking check's connection
 async def run_task(request: web.Request) -> web.Response:
     """202 once a background task is started (or already runs); 200/500 for checks."""
     payload = await read_payload(request, needs_metadata=True)
+    await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
+                                     payload.checksum, "task")
     runner = request.app[RUNNER]
     if payload.phase in TERMINAL_PHASES:
         await runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")

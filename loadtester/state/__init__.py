@@ -1,10 +1,15 @@
-"""Everything the service keeps: gates, background-task leases and failures, the event outbox.
+"""Everything the service keeps: gates, background-task leases and failures, the event outbox,
+the canaries seen, task records and the audit log.
 
-    base.py           one protocol per kind of state (GateStore, TaskLedger, EventQueue)
+    base.py           one protocol per kind of state (GateStore, TaskLedger, EventQueue,
+                      CanaryHistory, AuditLog)
     sqlite.py         gates and leases in SQLite (file: the default; ":memory:": -state=memory)
     sqlite_events.py  the event outbox in SQLite
+    sqlite_history.py canary history, task records and the audit log in SQLite
+    event_history.py  outbox rows read back as EventRecords (the console's event history)
     redis.py          gates and leases in Redis, shared by replicas; the client set-up
     redis_events.py   the event outbox in Redis
+    redis_history.py  canary history, task records and the audit log in Redis
     open.py           open_state(settings): the one place that picks the backend
 
 The memory backend keeps no promise across a restart; every other promise holds on each

@@ -20,6 +20,8 @@ LEASE_SECONDS = 12.0
 DELIVERY_LEASE_SECONDS = 20.0
 KEEP_EVENT_KEYS = 24 * 3600.0
 KEEP_DEAD_EVENTS = 7 * 24 * 3600.0
+# canaries, tasks and audit entries older than this are pruned
+KEEP_HISTORY = 7 * 24 * 3600.0
 
 
 def gate_key(name: str, namespace: str) -> str:
@@ -42,12 +44,19 @@ class GateChange:
     at: float = 0.0
     name: str = ""
     namespace: str = ""
+    bound: bool = False  # approves revision `checksum` only (an approval from the console)
+
+    def approves(self, checksum: str) -> bool:
+        """Whether a check of revision `checksum` passes."""
+        return self.is_open and (not self.bound or self.checksum == checksum)
 
 
 class GateStore(Protocol):
     """Gates and rollback gates; closed is the state of any key never opened."""
 
-    async def is_open(self, key: str) -> bool: ...
+    async def is_open(self, key: str, checksum: str = "") -> bool:
+        """Open, and either not bound to a revision or bound to `checksum`."""
+        ...
 
     async def set(self, key: str, change: GateChange) -> None:
         """Record a change; a closed gate is forgotten KEEP_CLOSED_GATES after it."""
@@ -89,6 +98,10 @@ class TaskLedger(Protocol):
 
     async def revoke(self, canary: str) -> int:
         """Drop every lease of a canary (its release ended); owners stop at their renewal."""
+        ...
+
+    async def cancel(self, key: str) -> bool:
+        """Drop one lease (a cancel from the console); its owner stops at its renewal."""
         ...
 
 
@@ -156,6 +169,128 @@ class EventQueue(Protocol):
         """Forget old delivered and dead entries and old duplicate keys."""
         ...
 
+    async def history(self, name: str, namespace: str, limit: int) -> list[EventRecord]:
+        """The canary's last `limit` events still in the outbox, newest first, with their
+        delivery state per sink (an event no sink took is not stored, so not listed)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A webhook call naming a canary."""
+
+    name: str
+    namespace: str
+    phase: str  # "" (a curl without one) keeps the phase known
+    checksum: str  # "" keeps the checksum known
+    source: str  # task | gate | event
+    at: float  # time.time()
+
+
+@dataclass(frozen=True)
+class CanaryRecord:
+    """A canary as its webhook calls showed it."""
+
+    name: str
+    namespace: str
+    phase: str
+    phase_at: float  # when the phase became what it is
+    checksum: str
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One task run, from its start to its end."""
+
+    id: str  # background: the ledger key (runner.stored_key); blocking: a uuid4 hex
+    name: str
+    namespace: str
+    type: str
+    description: str  # redacted: never a secret
+    checksum: str
+    background: bool
+    started_at: float
+    ended_at: float | None
+    outcome: str  # running | succeeded | failed | cancelled
+    reason: str = ""  # why it failed or was cancelled (short, redacted)
+    load: dict[str, float] | None = None  # rate (req/s), p50, p99 (s), error_rate (%), requests
+    replica: str = ""  # hostname/pid of the replica running it
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change made by a person: a gate switched, a task cancelled."""
+
+    at: float
+    who: str  # the token's name when -token-file is set, else "anonymous"
+    peer: str  # the client's address (forwarded.client_address)
+    action: str  # gate-open | gate-close | rollback-open | rollback-close | task-cancel
+    name: str
+    namespace: str
+    revision: str  # the checksum the action was bound to ("" if none)
+    detail: str = ""  # e.g. the task id and description of a task-cancel
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One Flagger event and its delivery state per sink."""
+
+    id: str
+    name: str
+    namespace: str
+    phase: str
+    event_type: str
+    message: str
+    received_at: float
+    deliveries: dict[str, str]  # sink -> pending | retrying | delivered | dead
+    errors: dict[str, str]  # sink -> last error ("" when none)
+
+
+class CanaryHistory(Protocol):
+    """What the console shows of each canary: when it was seen, its task runs."""
+
+    async def seen(self, sighting: Sighting) -> None:
+        """Create or update the canary's row."""
+        ...
+
+    async def canaries(self, since: float) -> list[CanaryRecord]:
+        """Canaries seen at or after `since`, the last seen first."""
+        ...
+
+    async def canary(self, name: str, namespace: str) -> CanaryRecord | None: ...
+
+    async def record_task(self, record: TaskRecord) -> None:
+        """Create or replace the record with this id."""
+        ...
+
+    async def tasks(self, name: str | None = None, namespace: str | None = None,
+                    limit: int = 50) -> list[TaskRecord]:
+        """Task runs, the last started first, of one canary, namespace or all."""
+        ...
+
+    async def task(self, id: str) -> TaskRecord | None: ...
+
+    async def prune(self, now: float) -> None:
+        """Forget canaries last seen and tasks started more than KEEP_HISTORY ago."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Changes made by people, kept KEEP_HISTORY."""
+
+    async def append(self, entry: AuditEntry) -> None: ...
+
+    async def entries(self, name: str | None = None, namespace: str | None = None,
+                      limit: int = 100) -> list[AuditEntry]:
+        """Entries, newest first, of one canary, namespace or all."""
+        ...
+
+    async def prune(self, now: float) -> None:
+        """Forget entries older than KEEP_HISTORY."""
+        ...
+
 
 @dataclass(frozen=True)
 class State:
@@ -166,3 +301,5 @@ class State:
     tasks: TaskLedger
     events: EventQueue
     ping: Callable[[], Awaitable[None]]  # raises StoreUnavailable when the store is away
+    history: CanaryHistory
+    audit: AuditLog

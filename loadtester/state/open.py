@@ -17,6 +17,7 @@ from loadtester.settings import Settings
 from loadtester.state.base import State
 from loadtester.state.sqlite import SqliteGateStore, SqliteTaskLedger
 from loadtester.state.sqlite_events import SqliteEventQueue
+from loadtester.state.sqlite_history import SqliteAuditLog, SqliteCanaryHistory
 
 
 def open_database(path: Path | str) -> sqlite3.Connection:
@@ -63,13 +64,15 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         connection, kind = _open_database(settings)
         try:
             yield State(kind, SqliteGateStore(connection), SqliteTaskLedger(connection),
-                        SqliteEventQueue(connection), _always_ready)
+                        SqliteEventQueue(connection), _always_ready,
+                        SqliteCanaryHistory(connection), SqliteAuditLog(connection))
         finally:
             connection.close()
         return
     # imported here: a service without Redis does not pay for the client's memory
     from loadtester.state import redis as redis_state
     from loadtester.state.redis_events import RedisEventQueue
+    from loadtester.state.redis_history import RedisAuditLog, RedisCanaryHistory
 
     client = redis_state.connect(settings.state)
 
@@ -81,6 +84,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     try:
         yield State("redis", redis_state.RedisGateStore(client, prefix),
                     redis_state.RedisTaskLedger(client, prefix),
-                    RedisEventQueue(client, prefix), ping)
+                    RedisEventQueue(client, prefix), ping,
+                    RedisCanaryHistory(client, prefix), RedisAuditLog(client, prefix))
     finally:
         await client.aclose()

@@ -72,14 +72,17 @@ class RedisGateStore:
         return f"{self._prefix}gates-open:{'rollback' if key.startswith('rollback.') else 'gate'}"
 
     @answers_or_unavailable
-    async def is_open(self, key: str) -> bool:
-        return await self._redis.hget(self._key(key), "is_open") == "1"
+    async def is_open(self, key: str, checksum: str = "") -> bool:
+        is_open, bound, revision = await self._redis.hmget(
+            self._key(key), ("is_open", "bound", "checksum"))
+        return is_open == "1" and (bound != "1" or revision == checksum)
 
     @answers_or_unavailable
     async def set(self, key: str, change: GateChange) -> None:
         fields: dict[Any, str | int | float] = {
             "is_open": int(change.is_open), "by": change.by, "checksum": change.checksum,
             "at": change.at, "name": change.name, "namespace": change.namespace,
+            "bound": int(change.bound),
         }
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(key), mapping=fields)
@@ -97,7 +100,8 @@ class RedisGateStore:
         if not fields:
             return None
         return GateChange(fields["is_open"] == "1", fields["by"], fields["checksum"],
-                          float(fields["at"]), fields["name"], fields["namespace"])
+                          float(fields["at"]), fields["name"], fields["namespace"],
+                          fields.get("bound") == "1")
 
     @answers_or_unavailable
     async def open_counts(self) -> dict[str, int]:
@@ -144,6 +148,16 @@ end
 redis.call('DEL', KEYS[1])
 return dropped
 """
+_CANCEL = """
+local value = redis.call('GET', KEYS[1])
+if not value then return 0 end
+redis.call('DEL', KEYS[1])
+local owner_end = string.find(value, '\\n', 1, true)
+if owner_end then
+  redis.call('SREM', ARGV[1] .. string.sub(value, owner_end + 1), ARGV[2])
+end
+return 1
+"""
 
 
 class RedisTaskLedger:
@@ -156,6 +170,7 @@ class RedisTaskLedger:
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
         self._revoke = client.register_script(_REVOKE)
+        self._cancel = client.register_script(_CANCEL)
 
     def _lease(self, key: str) -> str:
         return f"{self._prefix}lease:{key}"
@@ -199,3 +214,8 @@ class RedisTaskLedger:
     @answers_or_unavailable
     async def revoke(self, canary: str) -> int:
         return int(await self._revoke(keys=[self._canary(canary)], args=[f"{self._prefix}lease:"]))
+
+    @answers_or_unavailable
+    async def cancel(self, key: str) -> bool:
+        return bool(await self._cancel(keys=[self._lease(key)],
+                                       args=[f"{self._prefix}leases:", key]))

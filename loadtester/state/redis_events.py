@@ -14,6 +14,7 @@ Keys, all under `<prefix>events:`:
     sinks                          sinks with pending entries
     depth, counts                  pending entries per sink; entries per state
     done:delivered, done:dead      finished entry ids by finishing time, for prune()
+    hist:<lane>                    every entry id of a lane (scored by id), for history()
 
 Sink names hold no ':' (config.py allows letters, digits, '.', '_', '-'), so key names built
 from a sink and a lane cannot collide. A single Redis (or Valkey) is assumed: the scripts build
@@ -29,7 +30,14 @@ from typing import Any
 import redis.asyncio
 
 from loadtester.events.event import Event
-from loadtester.state.base import KEEP_DEAD_EVENTS, KEEP_EVENT_KEYS, Delivery, Enqueued
+from loadtester.state.base import (
+    KEEP_DEAD_EVENTS,
+    KEEP_EVENT_KEYS,
+    Delivery,
+    Enqueued,
+    EventRecord,
+)
+from loadtester.state.event_history import OutboxRow, event_records
 from loadtester.state.redis import answers_or_unavailable
 
 _PRUNE_BATCH = 500
@@ -65,6 +73,7 @@ for i = 9, #ARGV do
                'sent', 0, 'attempts', 0, 'next_at', now, 'last_error', '')
     redis.call('SET', fold, id)
     redis.call('RPUSH', p .. 'lane:' .. sink .. ':' .. lane, id)
+    redis.call('ZADD', p .. 'hist:' .. lane, id, id)
     redis.call('ZADD', p .. 'due:' .. sink, 'NX', now, lane)
     redis.call('SADD', p .. 'sinks', sink)
     redis.call('HINCRBY', p .. 'depth', sink, 1)
@@ -153,6 +162,7 @@ for _, id in ipairs(ids) do
     local fold = p .. 'fold:' .. f[1] .. ':' .. f[2] .. ':' .. f[3]
     if redis.call('GET', fold) == id then redis.call('DEL', fold) end
   end
+  if f[2] then redis.call('ZREM', p .. 'hist:' .. f[2], id) end
   if f[4] == outcome and redis.call('HINCRBY', p .. 'counts', outcome, -1) <= 0 then
     redis.call('HDEL', p .. 'counts', outcome)
   end
@@ -160,6 +170,30 @@ for _, id in ipairs(ids) do
 end
 if #ids > 0 then redis.call('ZREM', done, unpack(ids)) end
 return #ids
+"""
+
+# ARGV: prefix, lane, limit. The lane's entries newest first, until `limit` events are
+# complete (one event's entries have adjacent ids and the same stored text).
+_HISTORY = """
+local p, limit = ARGV[1], tonumber(ARGV[3])
+local hist = p .. 'hist:' .. ARGV[2]
+local rows, events, last, start = {}, 0, nil, 0
+while true do
+  local ids = redis.call('ZREVRANGE', hist, start, start + 99)
+  if #ids == 0 then return rows end
+  for _, id in ipairs(ids) do
+    local f = redis.call('HMGET', p .. 'e:' .. id, 'event', 'sink', 'state', 'attempts',
+                         'last_error', 'received_at')
+    if f[1] then
+      if f[1] ~= last then
+        if events == limit then return rows end
+        events, last = events + 1, f[1]
+      end
+      table.insert(rows, {id, f[1], f[2], f[3], f[4], f[5] or '', f[6]})
+    end
+  end
+  start = start + 100
+end
 """
 
 
@@ -179,6 +213,7 @@ class RedisEventQueue:
         self._finish = client.register_script(_FINISH)
         self._retry = client.register_script(_RETRY)
         self._prune = client.register_script(_PRUNE)
+        self._history = client.register_script(_HISTORY)
 
     def _key(self, name: str) -> str:
         return self._prefix + name
@@ -245,6 +280,15 @@ class RedisEventQueue:
             while await self._prune(args=[self._prefix, outcome, before,
                                           _PRUNE_BATCH]) == _PRUNE_BATCH:
                 pass
+
+    @answers_or_unavailable
+    async def history(self, name: str, namespace: str, limit: int) -> list[EventRecord]:
+        rows = await self._history(args=[self._prefix, f"{name}.{namespace}", limit])
+        return event_records(
+            (OutboxRow(int(_text(id_)), _text(event), _text(sink), _text(state),
+                       int(_text(attempts)), _text(error), float(_text(received_at)))
+             for id_, event, sink, state, attempts, error, received_at in rows),
+            name, namespace, limit)
 
 
 def _positive(raw: dict[Any, Any]) -> dict[str, int]:

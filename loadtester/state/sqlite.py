@@ -13,10 +13,12 @@ _GATE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS gates ("
     " key TEXT PRIMARY KEY, is_open INTEGER NOT NULL, changed_by TEXT NOT NULL,"
     " checksum TEXT NOT NULL, changed_at REAL NOT NULL,"
-    " name TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '')",
+    " name TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '',"
+    " bound INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS gates_closed ON gates (is_open, changed_at)",
 )
-_GATE_COLUMNS = "is_open, changed_by, checksum, changed_at, name, namespace"
+_GATE_COLUMNS = "is_open, changed_by, checksum, changed_at, name, namespace, bound"
+_CLOSED = object()  # is_open's answer for a key not in the open gates
 # how stale one process's view of gate changes made by another process on the same file may be
 RELOAD_SECONDS = 0.05
 
@@ -43,32 +45,39 @@ class SqliteGateStore:
         self._db = connection
         for statement in _GATE_SCHEMA:
             self._db.execute(statement)
-        self._open: set[str] = set()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(gates)")}
+        if "bound" not in columns:  # a file written before approvals could be bound
+            self._db.execute("ALTER TABLE gates ADD COLUMN bound INTEGER NOT NULL DEFAULT 0")
+        # open key -> the checksum it is bound to, None when it approves any revision
+        self._open: dict[str, str | None] = {}
         self._version = -1
         self._looked_at = -RELOAD_SECONDS
 
-    async def is_open(self, key: str) -> bool:
+    async def is_open(self, key: str, checksum: str = "") -> bool:
         now = time.monotonic()
         if now - self._looked_at >= RELOAD_SECONDS:
             self._looked_at = now
             (version,) = self._db.execute("PRAGMA data_version").fetchone()
             if version != self._version:
-                rows = self._db.execute("SELECT key FROM gates WHERE is_open = 1").fetchall()
-                self._open = {key for (key,) in rows}
+                rows = self._db.execute(
+                    "SELECT key, bound, checksum FROM gates WHERE is_open = 1").fetchall()
+                self._open = {key: revision if bound else None
+                              for key, bound, revision in rows}
                 self._version = version
-        return key in self._open
+        bound = self._open.get(key, _CLOSED)  # one lookup: this is the hot path
+        return bound is None or bound == checksum
 
     async def set(self, key: str, change: GateChange) -> None:
         now = change.at or time.time()
         self._db.execute(
-            f"INSERT OR REPLACE INTO gates (key, {_GATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO gates (key, {_GATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (key, int(change.is_open), change.by, change.checksum, now, change.name,
-             change.namespace),
+             change.namespace, int(change.bound)),
         )
         if change.is_open:
-            self._open.add(key)
+            self._open[key] = change.checksum if change.bound else None
         else:
-            self._open.discard(key)
+            self._open.pop(key, None)
             self._db.execute("DELETE FROM gates WHERE is_open = 0 AND changed_at < ?",
                              (now - KEEP_CLOSED_GATES,))
 
@@ -77,8 +86,8 @@ class SqliteGateStore:
                                (key,)).fetchone()
         if row is None:
             return None
-        is_open, by, checksum, at, name, namespace = row
-        return GateChange(bool(is_open), by, checksum, at, name, namespace)
+        is_open, by, checksum, at, name, namespace, bound = row
+        return GateChange(bool(is_open), by, checksum, at, name, namespace, bool(bound))
 
     async def open_counts(self) -> dict[str, int]:
         rows = self._db.execute(
@@ -136,3 +145,6 @@ class SqliteTaskLedger:
 
     async def revoke(self, canary: str) -> int:
         return self._db.execute("DELETE FROM task_leases WHERE canary = ?", (canary,)).rowcount
+
+    async def cancel(self, key: str) -> bool:
+        return self._db.execute("DELETE FROM task_leases WHERE key = ?", (key,)).rowcount == 1

@@ -19,7 +19,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from loadtester.events.event import Event
-from loadtester.state.base import KEEP_DEAD_EVENTS, KEEP_EVENT_KEYS, Delivery, Enqueued
+from loadtester.state.base import (
+    KEEP_DEAD_EVENTS,
+    KEEP_EVENT_KEYS,
+    Delivery,
+    Enqueued,
+    EventRecord,
+)
+from loadtester.state.event_history import OutboxRow, event_records
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS event_keys ("
@@ -34,6 +41,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS outbox_folds ON outbox (sink, lane, fold_key, id)",
     "CREATE INDEX IF NOT EXISTS outbox_done ON outbox (state, done_at)",
     "CREATE INDEX IF NOT EXISTS event_keys_age ON event_keys (received_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_history ON outbox (lane, id)",
     "CREATE TABLE IF NOT EXISTS lanes ("
     " sink TEXT NOT NULL, lane TEXT NOT NULL, next_at REAL NOT NULL, PRIMARY KEY (sink, lane))",
     "CREATE INDEX IF NOT EXISTS lanes_due ON lanes (sink, next_at)",
@@ -176,6 +184,16 @@ class SqliteEventQueue:
             db.execute("DELETE FROM outbox WHERE state = 'dead' AND done_at < ?",
                        (now - KEEP_DEAD_EVENTS,))
             db.execute("DELETE FROM event_keys WHERE received_at < ?", (now - KEEP_EVENT_KEYS,))
+
+    async def history(self, name: str, namespace: str, limit: int) -> list[EventRecord]:
+        # read lazily, newest first, until `limit` events are complete
+        rows = self._db.execute(
+            "SELECT id, event, sink, state, attempts, last_error, received_at FROM outbox"
+            " WHERE lane = ? ORDER BY id DESC", (f"{name}.{namespace}",))
+        try:
+            return event_records((OutboxRow(*row) for row in rows), name, namespace, limit)
+        finally:
+            rows.close()
 
 
 def _advance(db: sqlite3.Connection, sink: str, lane: str) -> None:

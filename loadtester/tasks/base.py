@@ -11,6 +11,7 @@ from loadtester.models import WebhookPayload
 if TYPE_CHECKING:
     import aiohttp
 
+    from loadtester.events.service import EventService
     from loadtester.settings import Settings
 
 
@@ -37,6 +38,7 @@ class TaskEnvironment:
 
     settings: Settings
     http: aiohttp.ClientSession
+    events: EventService | None = None  # where a task's own messages go (load results)
 
 
 class Task(Protocol):

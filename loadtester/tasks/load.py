@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -17,18 +18,29 @@ from loadtester.files import FileRefused, read_regular_file_async
 from loadtester.loadgen.ghzoutput import parse_ghz_output
 from loadtester.loadgen.heyflags import spec_from_hey, split_hey_command
 from loadtester.loadgen.heyoutput import parse_hey_output
-from loadtester.loadgen.result import LoadResult, ResultView, Thresholds, all_failed
+from loadtester.loadgen.result import (
+    LoadResult,
+    ResultView,
+    Thresholds,
+    all_failed,
+    evaluate_requests,
+)
+from loadtester.loadgen.scenario import parse_scenario, scenario_spec, with_stages
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+from loadtester.loadgen.stages import parse_stages
 from loadtester.loadgen.workers import ProgressDelta, run_load
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag
+from loadtester.tasks.load_notify import notify_load_result
 
 if TYPE_CHECKING:
     from loadtester.settings import Settings
 
 MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
 _SPEC_KEYS = ("url", "method", "headers", "body", "rate", "concurrency", "duration", "requests",
-              "timeout")
+              "timeout", "stages", "scenario")
+# what a scenario sets per request: given in metadata too, it would be ignored
+_PER_REQUEST_KEYS = ("method", "headers", "body", "host", "contentType")
 
 
 def target_label(url: str) -> str:
@@ -45,10 +57,54 @@ def record_delta(series: metrics.LoadSeries, delta: LoadResult) -> None:
     series.add_buckets(histogram.bucket_counts(metrics.LOAD_BUCKETS), histogram.total_us / 1e6)
 
 
-def judge(result: ResultView, thresholds: Thresholds) -> str | None:
+def judge(result: ResultView, thresholds: Thresholds,
+          per_request: Mapping[str, Thresholds] | None = None) -> str | None:
     """Why a run failed: no request got an answer (``all 20 requests failed: connection
-    refused``), or a threshold is broken. Status codes count only through maxErrorRate."""
-    return all_failed(result) or thresholds.evaluate(result)
+    refused``), or a threshold is broken, of the whole run or (``per_request``, by request
+    name) of one of a scenario's requests (``POST /api/orders: p99 812ms > 200ms over 60
+    requests, 0% errors``). Status codes count only through maxErrorRate."""
+    broken = all_failed(result) or thresholds.evaluate(result)
+    if broken is None and per_request and isinstance(result, LoadResult):
+        broken = evaluate_requests(result, per_request)
+    return broken
+
+
+class LoadRecording:
+    """A run's figures in the load metrics: one series for a plain run; for a scenario, one
+    per request (with a `request` label) and its failed checks."""
+
+    def __init__(self, payload: WebhookPayload, spec: LoadSpec) -> None:
+        self.payload = payload
+        self.whole: metrics.LoadSeries | None = None
+        self.parts: dict[str, metrics.LoadSeries] = {}
+        if spec.mix is None:
+            self.whole = metrics.LOAD.series(payload.name, payload.namespace,
+                                             target_label(spec.url))
+        else:
+            self.parts = {r.name: metrics.LOAD.series(payload.name, payload.namespace,
+                                                      target_label(r.url), r.name)
+                          for r in spec.mix.requests}
+
+    def add(self, delta: LoadResult) -> None:
+        """Count a slice of the run."""
+        if self.whole is not None:
+            record_delta(self.whole, delta)
+            return
+        for name, part in delta.requests.items():
+            series = self.parts.get(name)
+            if series is not None:
+                record_delta(series, part)
+            for check, count in part.checks.items():
+                metrics.LOAD_CHECK_FAILURES.labels(self.payload.name, self.payload.namespace,
+                                                   name, check).inc(count)
+
+    def done(self, result: LoadResult) -> None:
+        """Set the achieved rates of the finished run."""
+        if self.whole is not None:
+            self.whole.rate = result.achieved_rate
+        for name, series in self.parts.items():
+            part = result.requests.get(name)
+            series.rate = part.achieved_rate if part is not None else 0.0
 
 
 GHZ_SCHEME = "grpc://"  # the target label of a ghz run, which also picks ghz's parser
@@ -134,7 +190,11 @@ class LoadTask:
 
     @property
     def description(self) -> str:
-        return self.source
+        """A hey command line as written; structured metadata summed up for people (logs and
+        the console): ``GET http://podinfo.test:9898/ at 100/s for 1m, 20 connections``."""
+        if not self.source.startswith("{"):
+            return self.source
+        return describe_spec(self.spec)
 
     async def prepared(self, settings: Settings) -> LoadTask:
         """The task with its -D body read (off the event loop, bounded) and its durations
@@ -154,11 +214,10 @@ class LoadTask:
         return dataclasses.replace(self, spec=spec, body_file=None)
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
-        series = metrics.LOAD.series(self.payload.name, self.payload.namespace,
-                                     target_label(self.spec.url))
+        recording = LoadRecording(self.payload, self.spec)
 
         def on_progress(progress: ProgressDelta) -> None:
-            record_delta(series, progress.delta)
+            recording.add(progress.delta)
 
         try:
             result = await asyncio.wait_for(
@@ -169,9 +228,13 @@ class LoadTask:
             return TaskResult(False, self._failure("load test timed out"), timed_out=True)
         except (LoadSpecError, RuntimeError) as exc:
             return TaskResult(False, self._failure(str(exc)))
-        series.rate = result.achieved_rate
+        recording.done(result)
         fields = result.to_json()
-        broken = judge(result, self.thresholds)
+        per_request = self.spec.mix.thresholds() if self.spec.mix is not None else {}
+        broken = judge(result, self.thresholds, per_request)
+        await notify_load_result(env, self.payload, fields, self.thresholds, broken,
+                                 whole_run=f"{self.spec.method} {target_label(self.spec.url)}",
+                                 request_thresholds=per_request)
         if broken is not None:
             return TaskResult(False, self._failure(broken), fields=fields)
         return TaskResult(True, answer="" if self.background else result.summary_line(),
@@ -181,22 +244,48 @@ class LoadTask:
         return f"background task failed: {reason}" if self.background else reason
 
 
+def describe_spec(spec: LoadSpec) -> str:
+    """What a run sends, at what rate and for how long, in one line."""
+    if spec.mix is not None:
+        what = "scenario: " + ", ".join(r.name for r in spec.mix.requests)
+    else:
+        what = f"{spec.method} {target_label(spec.url)}"
+    if spec.stages is not None:
+        pace = f" in stages {spec.stages}"
+    else:
+        pace = f" at {spec.rate:g}/s" if spec.rate else ""
+        if spec.duration is not None:
+            pace += f" for {format_duration(spec.duration)}"
+        elif spec.requests is not None:
+            pace += f", {spec.requests} requests"
+    return f"{what}{pace}, {spec.concurrency} connections"
+
+
 def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
-    """`load`: a hey command line in `cmd`, or structured metadata (`url`, `rate`, ...)."""
+    """`load`: a hey command line in `cmd`, or structured metadata (`url`, `rate`, ...), or a
+    `scenario` (with `url`, if given, the base of its relative request URLs); `stages` ramps
+    the rate of any of them."""
     body_file: str | None = None
     # only durations the caller wrote: hey's default -t 20s must not refuse a short -timeout
     given: dict[str, float | None] = {}
     try:
-        if metadata.get("cmd", "").strip():
+        if metadata.get("cmd", "").strip() and not metadata.get("scenario", "").strip():
             source = metadata["cmd"].strip()
             args = split_hey_command(source)
             body_file = args.values.get("D")
             spec = spec_from_hey(args, read_body_file=False)
-            given = {"-z": spec.duration, "-t": spec.timeout if "t" in args.values else None}
-        elif metadata.get("url", "").strip():
-            spec = LoadSpec.from_metadata(metadata)
+            if metadata.get("stages", "").strip():
+                if "n" in args.values:
+                    raise LoadSpecError("-n and stages are both given: the stages set the run")
+                spec = with_stages(spec, parse_stages(metadata["stages"]))
+            given = {"-z" if spec.stages is None else "stages": spec.duration,
+                     "-t": spec.timeout if "t" in args.values else None}
+        elif metadata.get("url", "").strip() or metadata.get("scenario", "").strip():
+            spec = _metadata_spec(metadata)
             given = {key: getattr(spec, key) for key in ("duration", "timeout")
                      if metadata.get(key, "").strip()}
+            if spec.stages is not None:
+                given = {**given, "stages": spec.stages.duration}
             source = json.dumps({key: metadata[key] for key in _SPEC_KEYS if key in metadata},
                                 sort_keys=True)
         else:
@@ -207,3 +296,29 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
     return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"),
                     body_file=body_file,
                     given_durations=tuple((k, v) for k, v in given.items() if v is not None))
+
+
+def _metadata_spec(metadata: Mapping[str, str]) -> LoadSpec:
+    """The run of structured metadata: one URL, or a scenario; with stages if given."""
+    stages = parse_stages(metadata["stages"]) if metadata.get("stages", "").strip() else None
+    if stages is not None and metadata.get("requests", "").strip():
+        raise LoadSpecError("metadata requests and stages are both given: the stages set the run")
+    base_url = metadata.get("url", "").strip() or None
+    if not metadata.get("scenario", "").strip():
+        spec = LoadSpec.from_metadata(metadata)
+        return with_stages(spec, stages) if stages is not None else spec
+    if metadata.get("cmd", "").strip():
+        raise LoadSpecError("metadata cmd and scenario are both given: use one")
+    for key in _PER_REQUEST_KEYS:
+        if metadata.get(key, "").strip():
+            raise LoadSpecError(f"metadata {key} does not apply with a scenario: set it on each "
+                                "of its requests")
+    scenario = parse_scenario(metadata["scenario"], base_url)
+    if stages is not None:
+        if scenario.stages is not None:
+            raise LoadSpecError("stages are given both in metadata and in the scenario")
+        scenario = dataclasses.replace(scenario, stages=stages)
+    if scenario.stages is not None and metadata.get("requests", "").strip():
+        raise LoadSpecError("metadata requests and stages are both given: the stages set the run")
+    base = LoadSpec.from_metadata({**metadata, "url": base_url or scenario.requests[0].url})
+    return scenario_spec(scenario, base)

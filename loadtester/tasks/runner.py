@@ -2,7 +2,8 @@
 
 Background runs are de-duplicated across replicas through the TaskLedger: a run holds a lease
 that this runner renews every LEASE_SECONDS / 3; a lease that is revoked (the canary's release
-ended, on any replica) or lost cancels the run at the next renewal.
+ended, on any replica), cancelled (from the console) or lost cancels the run at the next
+renewal. Every run leaves a TaskRecord in the CanaryHistory: at its start and at its end.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from loadtester.errors import (
 )
 from loadtester.logs import get_logger
 from loadtester.redact import redact
-from loadtester.state.base import LEASE_SECONDS, Failure, TaskLedger
+from loadtester.state.base import LEASE_SECONDS, CanaryHistory, Failure, TaskLedger, TaskRecord
+from loadtester.tasks import records
 from loadtester.tasks.base import Task, TaskEnvironment, TaskResult
 
 StartOutcome = Literal["started", "skipped"]
+LEASE_LOST = "its lease was revoked or lapsed"
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,12 @@ class RunningTask:
 class TaskRunner:
     """Runs blocking checks concurrently and background tasks once per key."""
 
-    def __init__(self, env: TaskEnvironment, ledger: TaskLedger) -> None:
+    def __init__(self, env: TaskEnvironment, ledger: TaskLedger,
+                 history: CanaryHistory | None = None) -> None:
         self._env = env
         self._ledger = ledger
+        self._history = history
+        self._why: dict[str, str] = {}  # record id -> why its run is being cancelled
         self._owner = uuid.uuid4().hex
         self._limit = env.settings.max_background_tasks
         self._max_checks = env.settings.max_checks
@@ -71,20 +77,21 @@ class TaskRunner:
             get_logger(**task.payload.log_fields(), type=task.type, task=task.description
                        ).warning("task refused: check limit reached", limit=self._max_checks)
             raise TooManyTasks(f"too many checks running ({self._max_checks}); try again later")
-        future = asyncio.ensure_future(self._supervise(task, "blocking"))
+        record_id = uuid.uuid4().hex
+        future = asyncio.ensure_future(self._supervise(task, "blocking", record_id))
         self._blocking.add(future)
         future.add_done_callback(self._blocking.discard)
         try:
             if caller_gone is None:
                 return await future
-            return await self._until_caller_gone(task, future, caller_gone())
+            return await self._until_caller_gone(task, future, caller_gone(), record_id)
         except asyncio.CancelledError:
             if self._closing and future.cancelled():
                 raise ServiceUnavailable("check ended: the service is shutting down") from None
             raise
 
     async def _until_caller_gone(self, task: Task, future: asyncio.Task[TaskResult],
-                                 caller_gone: Awaitable[str]) -> TaskResult:
+                                 caller_gone: Awaitable[str], record_id: str) -> TaskResult:
         watcher = asyncio.ensure_future(caller_gone)
         log = get_logger(**task.payload.log_fields(), type=task.type, task=task.description)
         try:
@@ -94,6 +101,7 @@ class TaskRunner:
             # on (its test server), and on shutdown
             if not future.done() and not self._closing:
                 log.info("task cancelled", why="the caller disconnected")
+                self._why[record_id] = "the caller disconnected"
                 future.cancel()
             raise
         finally:
@@ -102,6 +110,7 @@ class TaskRunner:
             return future.result()
         why = watcher.result()
         log.info("task cancelled", why=why)
+        self._why[record_id] = why
         future.cancel()
         # the process group is ended (SIGTERM, -kill-grace, SIGKILL) before this returns
         await asyncio.gather(future, return_exceptions=True)
@@ -131,7 +140,7 @@ class TaskRunner:
             with contextlib.suppress(StoreUnavailable):
                 await self._ledger.release(key, self._owner, None)
             raise
-        future = asyncio.ensure_future(self._background(task))
+        future = asyncio.ensure_future(self._background(task, key))
         self._running[key] = RunningTask(task, future, time.time())
         if self._renewer is None:
             self._renewer = asyncio.ensure_future(self._renew_leases())
@@ -145,11 +154,11 @@ class TaskRunner:
         log.info(f"task skipped: {why}")
         return "skipped"
 
-    async def _background(self, task: Task) -> TaskResult:
+    async def _background(self, task: Task, key: str) -> TaskResult:
         """One background run; its lease is given up (with its failure) when it ends."""
         failure = None
         try:
-            result = await self._supervise(task, "background")
+            result = await self._supervise(task, "background", key)
             if not result.ok:
                 # kept in the state store (Redis, SQLite) and answered later: redacted now
                 failure = Failure(redact(result.reason), task.payload.checksum)
@@ -176,7 +185,7 @@ class TaskRunner:
             for key in lost:
                 running = self._running.get(key)
                 if running is not None:
-                    self._cancel(running, "its lease was revoked or lapsed")
+                    self._cancel(key, running, LEASE_LOST)
 
     async def cancel_canary(self, name: str, namespace: str, why: str) -> int:
         """Stop every background run of one canary, here now and on other replicas at their
@@ -185,15 +194,25 @@ class TaskRunner:
         for running in self.running:
             payload = running.task.payload
             if payload.name == name and payload.namespace == namespace:
-                self._cancel(running, why)
+                self._cancel(stored_key(running.task), running, why)
                 stopped += 1
         await self._ledger.revoke(f"{name}.{namespace}")
         return stopped
 
-    @staticmethod
-    def _cancel(running: RunningTask, why: str) -> None:
+    async def cancel(self, task_id: str, why: str) -> bool:
+        """Stop the background run `task_id` (its stored_key) if it runs here, and wait until
+        it has ended (its process group too) and its record says why; False if not here."""
+        running = self._running.get(task_id)
+        if running is None:
+            return False
+        self._cancel(task_id, running, why)
+        await asyncio.gather(running.future, return_exceptions=True)
+        return True
+
+    def _cancel(self, key: str, running: RunningTask, why: str) -> None:
         get_logger(**running.task.payload.log_fields(), type=running.task.type,
                    task=running.task.description).info("task cancelled", why=why)
+        self._why.setdefault(key, why)
         running.future.cancel()
 
     async def shutdown(self, grace: float) -> None:
@@ -208,7 +227,7 @@ class TaskRunner:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
 
-    async def _supervise(self, task: Task, mode: str) -> TaskResult:
+    async def _supervise(self, task: Task, mode: str, record_id: str) -> TaskResult:
         log = get_logger(**task.payload.log_fields(), type=task.type, task=task.description)
         metrics.TASKS_STARTED.labels(task.type).inc()
         running = metrics.TASKS_RUNNING.labels(task.type, mode)
@@ -216,22 +235,50 @@ class TaskRunner:
         log.info("task started", mode=mode)
         started = time.monotonic()
         outcome = "failed"
+        self._why.pop(record_id, None)
+        record = records.started(task, record_id)
         try:
+            await self._record(record, log)
             result = await task.run(self._env)
             outcome = result.outcome
             _log_result(log, result, time.monotonic() - started)
+            await self._record(records.ended(record, result), log)
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
             log.info("task ended", outcome=outcome, duration=time.monotonic() - started)
+            await self._record_cancel(record, log)
             raise
         except Exception:
             log.exception("task crashed")
-            return TaskResult(False, f"{task.type} task crashed; see the service log")
+            result = TaskResult(False, f"{task.type} task crashed; see the service log")
+            await self._record(records.ended(record, result), log)
+            return result
         finally:
             running.dec()
-            metrics.TASKS_FINISHED.labels(task.type, outcome).inc()
+            metrics.TASKS_FINISHED.labels(task.type, mode, outcome).inc()
             metrics.TASK_DURATION.labels(task.type).observe(time.monotonic() - started)
+
+    async def _record(self, record: TaskRecord, log: Any) -> None:
+        """Keep the record; a store that is away costs the console a line, not the run."""
+        if self._history is None:
+            return
+        try:
+            await self._history.record_task(record)
+        except StoreUnavailable as exc:
+            log.warning("task record not kept", outcome=record.outcome, error=exc.message)
+
+    async def _record_cancel(self, record: TaskRecord, log: Any) -> None:
+        why = self._why.pop(record.id, "")
+        if not why:
+            why = "the service is shutting down" if self._closing else "cancelled"
+        if why == LEASE_LOST and self._history is not None:
+            # a cancel from another replica's console wrote the record already, with who did it
+            with contextlib.suppress(StoreUnavailable):
+                stored = await self._history.task(record.id)
+                if stored is not None and stored.outcome == "cancelled":
+                    return
+        await self._record(records.cancelled(record, why), log)
 
 
 def stored_key(task: Task) -> str:

@@ -1,4 +1,4 @@
-"""Fixtures for the load generator tests: counting servers on port 0."""
+"""Fixtures for the load generator tests: counting servers on port 0, a real nginx."""
 
 from __future__ import annotations
 

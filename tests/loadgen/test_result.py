@@ -84,3 +84,26 @@ def test_first_broken_threshold_in_one_line() -> None:
     assert Thresholds(max_p99=1.0).evaluate(refused) == (
         "p99 unknown (no responses) over 5 requests, 100% errors"
     )
+
+
+def test_per_request_results_merge_and_travel() -> None:
+    """A scenario's per-request results and failed checks merge, cross the wire, and show
+    in to_json under each request's name; a plain run's document keeps its keys."""
+    plain = _sample().to_json()
+    assert "by_request" not in plain and "check_failures" not in plain
+    assert plain["requests"] == 1200
+    a = _result([5] * 4, {200: 4}, {})
+    a.requests = {"home": _result([5] * 3, {200: 3}, {}), "down": _result([5], {200: 1}, {})}
+    a.requests["down"].checks, a.requests["down"].rejected = {"body": 1}, 1
+    a.requests["down"].check_texts = {"body": "check body /ok/ failed"}
+    a.checks, a.rejected = {"body": 1}, 1
+    b = LoadResult.from_wire(a.to_wire())
+    b.merge(a)
+    assert b.total == 8 and b.failed == 2 and b.error_rate == 25.0
+    assert b.requests["down"].total == 2 and b.requests["down"].checks == {"body": 2}
+    doc = b.to_json()
+    assert doc["requests"] == 8 and doc["check_failures"] == {"body": 2}
+    assert doc["by_request"]["home"]["requests"] == 6
+    assert doc["by_request"]["down"]["checks"] == {"body": "check body /ok/ failed"}
+    assert doc["by_request"]["down"]["error_rate"] == 100.0
+    assert b.summary_line().endswith("25% errors, 2 failed checks")

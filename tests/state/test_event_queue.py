@@ -293,3 +293,52 @@ async def test_sqlite_claims_read_the_lanes_index(tmp_path: Path) -> None:
             "EXPLAIN QUERY PLAN " + query, ("s", 1000.0, 10)[:query.count("?")]))
         assert "USING COVERING INDEX lanes_due" in plan or "USING INDEX lanes_due" in plan, plan
     connection.close()
+
+
+async def test_history_shows_each_event_with_its_deliveries(backend: Backend) -> None:
+    """history() lists a canary's events newest first, each with its state and error per sink."""
+    queue = backend.queue
+    await _put(queue, _event("m1", 1), sinks=("s", "t"))
+    await _put(queue, _event("m2", 2), sinks=("s",), now=1001)
+    await _put(queue, _event("other", 3, "b"), sinks=("s",), now=1002)
+    first_s = next(h for h in await _claim(queue, 1003) if h.lane == "podinfo.test")
+    await queue.delivered(first_s, 1003)
+    (first_t,) = await _claim(queue, 1003, sink="t")
+    await queue.dead(first_t, "HTTP 404", 1003)
+    (second,) = await _claim(queue, 1004)
+    await queue.retry(second, 1100, "HTTP 503")
+    await _put(queue, _event("m3", 4), sinks=("s",), now=1005)
+    records = await queue.history("podinfo", "test", 10)
+    assert [r.message for r in records] == ["m3", "m2", "m1"]
+    m3, m2, m1 = records
+    assert (m1.deliveries, m1.errors) == ({"s": "delivered", "t": "dead"},
+                                          {"s": "", "t": "HTTP 404"})
+    assert (m2.deliveries, m2.errors) == ({"s": "retrying"}, {"s": "HTTP 503"})
+    assert (m3.deliveries, m3.errors) == ({"s": "pending"}, {"s": ""})
+    assert (m1.name, m1.namespace, m1.phase, m1.event_type, m1.received_at) == (
+        "podinfo", "test", "Progressing", "Normal", 1000.0)
+    assert len({m1.id, m2.id, m3.id}) == 3
+    assert [r.message for r in await queue.history("b", "test", 10)] == ["other"]
+    assert await queue.history("nobody", "test", 10) == []
+
+
+async def test_history_limit_counts_events_not_sinks(backend: Backend) -> None:
+    """The limit is a number of events, each complete with all of its sinks."""
+    queue = backend.queue
+    for stamp in range(4):
+        await _put(queue, _event(f"m{stamp}", stamp), sinks=("a", "b", "c"), now=1000 + stamp)
+    records = await queue.history("podinfo", "test", 2)
+    assert [r.message for r in records] == ["m3", "m2"]
+    assert all(set(r.deliveries) == {"a", "b", "c"} for r in records)
+
+
+async def test_history_leaves_out_folded_repeats_and_pruned_events(backend: Backend) -> None:
+    """A folded repeat is no event of its own; a pruned delivered event leaves the history."""
+    queue = backend.queue
+    await _put(queue, _event(stamp=1), window=300)
+    await _put(queue, _event(stamp=2), window=300, now=1010)
+    assert len(await queue.history("podinfo", "test", 10)) == 1
+    (entry,) = await _claim(queue, 1010)
+    await queue.delivered(entry, 1010)
+    await queue.prune(100, 1200)
+    assert await queue.history("podinfo", "test", 10) == []

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
+from pathlib import Path
 
 from loadtester.state.base import KEEP_CLOSED_GATES, GateChange, State
+from loadtester.state.open import open_database
+from loadtester.state.sqlite import SqliteGateStore
 
 
 async def test_unknown_gate_is_closed(state: State) -> None:
@@ -51,3 +56,66 @@ async def test_closed_gates_are_forgotten(state: State) -> None:
 async def _redis_ttl(state: State, key: str) -> int:
     client = state.gates._redis  # type: ignore[attr-defined]
     return int(await client.ttl(f"loadtester:gate:{key}"))
+
+
+async def test_bound_gate_approves_its_revision_only(state: State) -> None:
+    """A gate opened bound to "abc" approves a check of "abc", not "def" nor one without."""
+    await state.gates.set("podinfo.test", GateChange(True, checksum="abc", bound=True))
+    assert await state.gates.is_open("podinfo.test", "abc")
+    assert not await state.gates.is_open("podinfo.test", "def")
+    assert not await state.gates.is_open("podinfo.test")
+    stored = await state.gates.get("podinfo.test")
+    assert stored is not None and stored.bound and stored.checksum == "abc"
+
+
+async def test_unbound_gate_approves_any_revision(state: State) -> None:
+    """An unbound open gate (Go's /gate/open) approves every checksum, as before."""
+    await state.gates.set("podinfo.test", GateChange(True, checksum="abc"))
+    for checksum in ("abc", "def", ""):
+        assert await state.gates.is_open("podinfo.test", checksum)
+    stored = await state.gates.get("podinfo.test")
+    assert stored is not None and not stored.bound
+
+
+async def test_rebinding_and_closing_a_bound_gate(state: State) -> None:
+    """Binding to a new revision moves the approval; closing ends it for every revision."""
+    await state.gates.set("podinfo.test", GateChange(True, checksum="abc", bound=True))
+    await state.gates.set("podinfo.test", GateChange(True, checksum="def", bound=True))
+    assert await state.gates.is_open("podinfo.test", "def")
+    assert not await state.gates.is_open("podinfo.test", "abc")
+    await state.gates.set("podinfo.test", GateChange(False, checksum="def", bound=True))
+    assert not await state.gates.is_open("podinfo.test", "def")
+    assert await state.gates.open_counts() == {"gate": 0, "rollback": 0}
+
+
+async def test_sqlite_file_without_bound_column_keeps_its_gates(tmp_path: Path) -> None:
+    """A database written before gates could be bound opens with its open gates unbound."""
+    path = tmp_path / "loadtester.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("CREATE TABLE gates (key TEXT PRIMARY KEY, is_open INTEGER NOT NULL,"
+                " changed_by TEXT NOT NULL, checksum TEXT NOT NULL, changed_at REAL NOT NULL,"
+                " name TEXT NOT NULL DEFAULT '', namespace TEXT NOT NULL DEFAULT '')")
+    old.execute("INSERT INTO gates VALUES ('podinfo.test', 1, '10.0.0.1', 'abc', 1000, '', '')")
+    old.close()
+    connection = open_database(path)
+    store = SqliteGateStore(connection)
+    assert await store.is_open("podinfo.test", "def")
+    change = await store.get("podinfo.test")
+    assert change is not None and not change.bound and change.by == "10.0.0.1"
+    await store.set("podinfo.test", GateChange(True, checksum="abc", bound=True))
+    assert not await store.is_open("podinfo.test", "def")
+    connection.close()
+
+
+async def test_sqlite_bound_gate_set_by_another_process(tmp_path: Path) -> None:
+    """A bound approval written through another connection binds this store's checks too."""
+    path = tmp_path / "loadtester.db"
+    here, there = SqliteGateStore(open_database(path)), SqliteGateStore(open_database(path))
+    assert not await here.is_open("podinfo.test", "abc")
+    await there.set("podinfo.test", GateChange(True, checksum="abc", bound=True))
+    for _ in range(200):
+        if await here.is_open("podinfo.test", "abc"):
+            break
+        await asyncio.sleep(0.01)
+    assert await here.is_open("podinfo.test", "abc")
+    assert not await here.is_open("podinfo.test", "def")

@@ -58,3 +58,16 @@ async def test_revoke_drops_every_lease_of_a_canary(state: State) -> None:
     assert await ledger.renew(["a.test/one", "b.test/one"], "r1", 10) == {"a.test/one"}
     assert await ledger.claim("a.test/two", "a.test", "r3", 10)
     assert await ledger.revoke("nothing.test") == 0
+
+
+async def test_cancel_drops_one_lease(state: State) -> None:
+    """cancel() ends one lease only: its owner's renewal reports it lost, the others hold."""
+    ledger = state.tasks
+    await ledger.claim("a.test/one", "a.test", "r1", 10)
+    await ledger.claim("a.test/two", "a.test", "r1", 10)
+    assert await ledger.cancel("a.test/one")
+    assert await ledger.renew(["a.test/one", "a.test/two"], "r1", 10) == {"a.test/one"}
+    assert not await ledger.cancel("a.test/one")
+    assert not await ledger.cancel("nothing.test/x")
+    assert await ledger.claim("a.test/one", "a.test", "r2", 10)
+    assert await ledger.revoke("a.test") == 2

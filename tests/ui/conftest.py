@@ -1,0 +1,77 @@
+"""Headless Debian chromium driven through selenium, and the real service as a subprocess."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_server_process import start_service  # noqa: F401  (a fixture, used by tests)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+HAVE_BROWSER = os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
+NO_BROWSER = ("needs Debian's chromium and chromium-driver "
+              "(`scripts/ensure-deps --test` installs them)")
+
+
+def call(port: int, path: str, body: dict[str, Any] | None = None, *, method: str = "POST",
+         token: str = "", timeout: float = 60) -> tuple[int, str]:
+    """Status and body of one request to the service, as Flagger or a curl would send it."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        connection.request(method, path, body=None if body is None else json.dumps(body),
+                           headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A fresh headless chromium (no cookies from another test), quit at the end."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1500,1000", "--lang=en-US"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def browser_errors(browser: Any) -> Callable[[], list[str]]:
+    """The page's console errors so far (a script error, a CSP violation), noise left out."""
+
+    def errors() -> list[str]:
+        return [entry["message"] for entry in browser.get_log("browser")
+                if entry["level"] == "SEVERE" and "favicon" not in entry["message"]
+                # a failed request is the page's to show; the test checks what it shows
+                and "Failed to load resource" not in entry["message"]]
+
+    return errors
+
+
+@pytest.fixture
+def token_file(tmp_path: Path) -> Path:
+    """Two tokens: `admin` for every namespace, `shopper` for namespace shop only."""
+    path = tmp_path / "tokens"
+    path.write_text("* admin-secret admin\nshop shop-secret shopper\n")
+    return path
