@@ -1,10 +1,12 @@
-"""Fixtures for the load generator tests: counting servers on port 0, a real nginx."""
+"""Fixtures for the load generator tests: counting servers on port 0; the CLI as a process."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -59,3 +61,14 @@ async def serve_tls(tls_context: ssl.SSLContext) -> AsyncIterator[ServerFactory]
     yield start
     for server in servers:
         await server.close()
+
+
+async def run_cli(*argv: str) -> tuple[int, str, str]:
+    """`python -m loadtester.loadgen.cli ARGV`: exit code, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtester.loadgen.cli", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -14,7 +14,7 @@ import pytest
 from loadtester.loadgen import LoadSpec, parse_hey_output
 from loadtester.loadgen.cli import main
 from loadtester.loadgen.local import fits_locally
-from tests.loadgen.conftest import ServerFactory
+from tests.loadgen.conftest import ServerFactory, run_cli
 from tests.loadgen.servers import CountingServer, Reply
 
 
@@ -35,20 +35,11 @@ def test_help() -> None:
     assert "Usage: loadtester load" in out.getvalue()
 
 
-async def _run_cli(*argv: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtester.loadgen.cli", *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
 
 async def test_hey_layout_readable_by_our_parser(serve: ServerFactory) -> None:
     """The CLI prints hey's layout; parse_hey_output reads the server's counts back from it."""
     server = await serve(lambda n: Reply(status=502 if n % 5 == 0 else 200))
-    code, out, err = await _run_cli("-n", "250", "-c", "5", "-workers", "2", server.url)
+    code, out, err = await run_cli("-n", "250", "-c", "5", "-workers", "2", server.url)
     assert code == 0, err
     assert err == ""  # no progress bar when stderr is not a terminal
     for title in ("Summary:", "Response time histogram:", "Latency distribution:"):
@@ -61,7 +52,7 @@ async def test_hey_layout_readable_by_our_parser(serve: ServerFactory) -> None:
 async def test_json_output(serve: ServerFactory) -> None:
     """-o json prints one JSON document with counts, rate and latency percentiles."""
     server = await serve(lambda n: Reply())
-    code, out, _ = await _run_cli("-o", "json", "-z", "1s", "-q", "20", "-c", "2", server.url)
+    code, out, _ = await run_cli("-o", "json", "-z", "1s", "-q", "20", "-c", "2", server.url)
     assert code == 0
     doc = json.loads(out)
     assert doc["status_codes"] == {"200": server.answered[200]}
@@ -136,7 +127,7 @@ async def test_small_run_needs_no_worker_process(serve: ServerFactory) -> None:
 async def test_full_hey_layout(serve: ServerFactory) -> None:
     """The summary has hey's sections in hey's order: Total data, Size/request, Details."""
     server = await serve(lambda n: Reply(body=b"x" * 100))
-    code, out, err = await _run_cli("-n", "10", "-c", "2", server.url)
+    code, out, err = await run_cli("-n", "10", "-c", "2", server.url)
     assert code == 0, err
     lines = out.splitlines()
     titles = ["Summary:", "Response time histogram:", "Latency distribution:",

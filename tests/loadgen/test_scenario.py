@@ -3,11 +3,9 @@ access log counts what each request got."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from loadtester.loadgen.scenario import interleave, parse_scenario, scenario_spe
 from loadtester.loadgen.stages import parse_stages
 from loadtester.loadgen.workers import plan_shares
 from loadtester.tasks.load import judge
+from tests.loadgen.conftest import run_cli
 from tests.loadgen.nginx import Nginx
 
 
@@ -251,21 +250,12 @@ async def test_plain_url_with_stages(nginx: Nginx) -> None:
         with_stages(LoadSpec(url=nginx.url, rate=5), parse_stages("1s:1"))
 
 
-async def _cli(*argv: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtester.loadgen.cli", *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
 
 async def test_cli_runs_a_scenario_file(nginx: Nginx, tmp_path: Path) -> None:
     """`loadtester load -f` with -n and -c: JSON per request, matching nginx's log."""
     path = tmp_path / "scenario.yaml"
     path.write_text(MIX.replace("url: /api/orders", f"url: {nginx.url}api/orders"))
-    code, out, err = await _cli("-f", str(path), "-n", "90", "-c", "3", "-o", "json", nginx.url)
+    code, out, err = await run_cli("-f", str(path), "-n", "90", "-c", "3", "-o", "json", nginx.url)
     assert code == 0, err
     doc = json.loads(out)
     assert doc["requests"] == 90 and doc["check_failures"] == {}
@@ -273,7 +263,7 @@ async def test_cli_runs_a_scenario_file(nginx: Nginx, tmp_path: Path) -> None:
     assert {name: part["requests"] for name, part in doc["by_request"].items()} == {
         "home": 50, "GET /api/items": 30, "order": 10}
     assert doc["by_request"]["order"]["status_codes"] == {"201": 10}
-    code, out, err = await _cli("-f", str(path), "-n", "18", "-c", "2", nginx.url)
+    code, out, err = await run_cli("-f", str(path), "-n", "18", "-c", "2", nginx.url)
     assert code == 0, err
     assert "Summary:" in out and "Requests:" in out
     [row] = [line.split() for line in out.splitlines() if line.strip().startswith("order ")]
@@ -286,8 +276,8 @@ async def test_cli_refuses_flags_a_scenario_sets(tmp_path: Path) -> None:
     path.write_text("stages: '1s:10'\nrequests: [{url: 'http://127.0.0.1:1/'}]\n")
     for argv, reason in ((["-m", "POST"], "flag -m does not apply with -f"),
                          (["-z", "5s"], "flag -z conflicts with the scenario's stages")):
-        code, out, err = await _cli("-f", str(path), *argv)
+        code, out, err = await run_cli("-f", str(path), *argv)
         assert (code, out) == (2, "")
         assert err.startswith(f"loadtester load: {reason}") and err.count("\n") == 1
-    code, _, err = await _cli("-f", str(tmp_path / "missing.yaml"))
+    code, _, err = await run_cli("-f", str(tmp_path / "missing.yaml"))
     assert code == 2 and "invalid value for flag -f: No such file or directory" in err
