@@ -533,16 +533,18 @@ def test_overlay_mounts_the_events_config_and_secret(overlay: list[Doc]) -> None
 # --- the HA Component (k8s/examples/ha) ---------------------------------------------------
 
 
-def test_ha_merge_in_the_test_matches_kustomize(tmp_path: Path) -> None:
-    """merge_patch adds the HA Component to the base exactly as kubectl kustomize does."""
+@pytest.mark.parametrize("component", [HA, NETPOL], ids=["ha", "network-policy"])
+def test_component_read_in_the_test_matches_kustomize(tmp_path: Path, component: Path) -> None:
+    """Reading a Component's YAML next to the base (merge_patch) gives exactly what kubectl
+    kustomize renders, so the tests that read it check what a user applies."""
     if KUBECTL is None:
         pytest.skip("kubectl is not on PATH")
 
     def key(doc: Doc) -> str:
         return json.dumps(doc, sort_keys=True)
 
-    rendered = kustomize(write_kustomization(tmp_path, HA))
-    assert sorted(map(key, load_component_plain(HA))) == sorted(map(key, rendered))
+    rendered = kustomize(write_kustomization(tmp_path, component))
+    assert sorted(map(key, load_component_plain(component))) == sorted(map(key, rendered))
 
 
 def test_ha_component_leaves_the_namespace_to_its_user() -> None:
@@ -688,18 +690,6 @@ ADMITTED_PEERS = [
     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
      "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
 ]
-
-
-def test_network_policy_read_in_the_test_matches_kustomize(tmp_path: Path) -> None:
-    """Reading the Component's YAML next to the base gives what kubectl kustomize renders."""
-    if KUBECTL is None:
-        pytest.skip("kubectl is not on PATH")
-
-    def key(doc: Doc) -> str:
-        return json.dumps(doc, sort_keys=True)
-
-    rendered = kustomize(write_kustomization(tmp_path, NETPOL))
-    assert sorted(map(key, load_component_plain(NETPOL))) == sorted(map(key, rendered))
 
 
 def test_network_policy_component_leaves_the_namespace_to_its_user() -> None:

@@ -103,9 +103,8 @@ class LocalRun:
             self._reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reporter
-            self.engine.shutdown()
+            self.engine.shutdown()  # a run stopped while connecting never ran to close them
         self._collect()
-        self.total.target_rate = self.engine.spec.rate
         return self.total
 
 

@@ -8,6 +8,7 @@ from aiohttp import hdrs, web
 
 from loadtester.auth import TOKEN_KEY, Authorizer, load_token_file
 from loadtester.errors import BadRequest, PayloadTooLarge, Unauthorized
+from loadtester.forwarded import client_address
 from loadtester.keys import AUTHORIZER, SETTINGS
 from loadtester.logs import get_logger
 from loadtester.models import (
@@ -20,6 +21,15 @@ from loadtester.models import (
 
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])  # the canary, for the log line
 CALLER = web.RequestKey("caller", str)  # the name on the token line that let the request in
+
+
+def client_peer(request: web.Request) -> tuple[str, str]:
+    """The client's address (X-Forwarded-For only as far as -trusted-proxies vouch for it),
+    and the socket's peer when a trusted proxy forwarded the call ("" otherwise)."""
+    address = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
+                             request.app[SETTINGS].trusted_proxies)
+    proxy = request.remote if request.remote and request.remote != address else ""
+    return address, proxy
 
 
 async def read_payload(request: web.Request, *, header_token: bool = False,

@@ -20,11 +20,10 @@ from aiohttp import hdrs, web
 
 from loadtester import api_views
 from loadtester.errors import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
-from loadtester.forwarded import client_address
-from loadtester.keys import AUTHORIZER, SETTINGS, STATE
+from loadtester.keys import AUTHORIZER, STATE
 from loadtester.models import is_name, is_namespace, quote
 from loadtester.operations import cancel_task, change_gate
-from loadtester.routes import LOG_FIELDS
+from loadtester.routes import LOG_FIELDS, client_peer
 from loadtester.sessions import (
     OPEN_VIEWER,
     SESSION_COOKIE,
@@ -137,10 +136,10 @@ def _switch(gate: str, is_open: bool) -> Handler:
                            "give its checksum to act on it anyway")
         checksum = given or (record.checksum if record is not None else "")
         # a revision that is not known cannot be bound: such an approval is Go's, unbound
-        peer = _peer(request)
+        peer, proxy = client_peer(request)
         await change_gate(request.app, gate, name, namespace, is_open, who=viewer.name,
                           peer=peer, checksum=checksum, bound=is_open and bool(checksum),
-                          proxy=request.remote if request.remote not in (None, peer) else "")
+                          proxy=proxy)
         view = await api_views.gates_view(request.app[STATE], name, namespace)
         return web.json_response(view)
 
@@ -180,7 +179,8 @@ async def post_cancel(request: web.Request) -> web.Response:
     if not record.background:
         raise Conflict("a blocking check cannot be cancelled: its caller (Flagger) waits "
                        "for it and ends it by disconnecting")
-    cancelled = await cancel_task(request.app, task_id, who=viewer.name, peer=_peer(request))
+    cancelled = await cancel_task(request.app, task_id, who=viewer.name,
+                                peer=client_peer(request)[0])
     if cancelled is None:
         raise NotFound(f"no task {quote(task_id)}")
     return web.json_response({"task": api_views.task_view(cancelled)})
@@ -315,11 +315,6 @@ def _checksum(data: JSON) -> str:
         raise BadRequest(f"checksum: expected printable ASCII without spaces, at most "
                          f"{MAX_CHECKSUM} characters")
     return value
-
-
-def _peer(request: web.Request) -> str:
-    return client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
-                          request.app[SETTINGS].trusted_proxies)
 
 
 _CANARY = "/api/v1/canaries/{namespace}/{name}"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
-from loadtester.forwarded import client_address
-from loadtester.keys import ACTIVITY, SETTINGS, STATE
+from loadtester.keys import ACTIVITY, STATE
 from loadtester.operations import ANONYMOUS, change_gate
-from loadtester.routes import CALLER, read_payload
+from loadtester.routes import CALLER, client_peer, read_payload
 from loadtester.state.base import gate_key, rollback_key
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -46,13 +45,10 @@ def _switch(gate: str, is_open: bool) -> Handler:
         payload = await read_payload(request, header_token=True)
         await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
                                          payload.checksum, "gate")
-        # the socket's peer; X-Forwarded-For only as far as -trusted-proxies vouch for it
-        remote = client_address(request.remote, request.headers.getall(hdrs.X_FORWARDED_FOR, ()),
-                                request.app[SETTINGS].trusted_proxies)
-        proxy = request.remote if request.remote and remote != request.remote else ""
+        peer, proxy = client_peer(request)
         # unbound, as the Go service's: it approves whatever revision is checked next
         await change_gate(request.app, gate, payload.name, payload.namespace, is_open,
-                          who=request.get(CALLER, "") or ANONYMOUS, peer=remote,
+                          who=request.get(CALLER, "") or ANONYMOUS, peer=peer,
                           checksum=payload.checksum, proxy=proxy)
         return web.Response(status=202)
 
