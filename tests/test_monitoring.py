@@ -36,9 +36,11 @@ from tests.test_k8s import EXAMPLES, KUBECTL, ROOT, Doc, kustomize, load_yaml, o
 from tests.test_metrics import scrape, value
 from tests.test_tasks_http import payload, post, wait_idle
 
-GRAFANA = EXAMPLES / "grafana"
+# the one copy of the dashboard and the rules, read by the chart and by k8s/examples' kustomizations
+GRAFANA = ROOT / "charts" / "loadtester" / "files" / "grafana"
 DASHBOARD = GRAFANA / "dashboard.json"
-ALERTS = EXAMPLES / "alerts"
+ALERTS = ROOT / "charts" / "loadtester" / "files" / "alerts"
+GRAFANA_EXAMPLE = EXAMPLES / "grafana"  # applies GRAFANA in Grafana's namespace
 ALERT_TESTS = ROOT / "tests" / "data" / "monitoring" / "alerts-test.yaml"
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
@@ -108,8 +110,9 @@ def substitute(expr: str) -> str:
 
 
 def plain_configmap() -> Doc:
-    """The ConfigMap grafana/kustomization.yaml generates, built here from its fields."""
+    """The ConfigMap k8s/examples/grafana generates, built here from its fields."""
     kustomization = yaml.safe_load((GRAFANA / "kustomization.yaml").read_text())
+    example = yaml.safe_load((GRAFANA_EXAMPLE / "kustomization.yaml").read_text())
     options = kustomization["generatorOptions"]
     assert options["disableNameSuffixHash"] is True
     (generator,) = kustomization["configMapGenerator"]
@@ -119,7 +122,7 @@ def plain_configmap() -> Doc:
         key, _, path = entry.rpartition("=")
         data[key or path] = (GRAFANA / path).read_text()
     return {"apiVersion": "v1", "kind": "ConfigMap", "data": data,
-            "metadata": {"name": generator["name"], "namespace": kustomization["namespace"],
+            "metadata": {"name": generator["name"], "namespace": example["namespace"],
                          "labels": options["labels"]}}
 
 
@@ -129,7 +132,7 @@ def configmap(request: pytest.FixtureRequest) -> Doc:
     if request.param == "kubectl":
         if KUBECTL is None:
             pytest.skip("kubectl is not on PATH")
-        return one(kustomize(GRAFANA), "ConfigMap")
+        return one(kustomize(GRAFANA_EXAMPLE), "ConfigMap")
     return plain_configmap()
 
 
@@ -139,7 +142,7 @@ def rule_groups(request: pytest.FixtureRequest) -> list[Doc]:
     if request.param == "kubectl":
         if KUBECTL is None:
             pytest.skip("kubectl is not on PATH")
-        docs = kustomize(ALERTS)
+        docs = kustomize(EXAMPLES / "alerts")
     else:
         docs = load_yaml(ALERTS / "prometheusrule.yaml")
     rule = one(docs, "PrometheusRule", "flagger-loadtester")
@@ -414,7 +417,7 @@ def test_plain_configmap_matches_kustomize_output() -> None:
     """Building the ConfigMap from the kustomization gives what kubectl kustomize renders."""
     if KUBECTL is None:
         pytest.skip("kubectl is not on PATH")
-    assert kustomize(GRAFANA) == [plain_configmap()]
+    assert kustomize(GRAFANA_EXAMPLE) == [plain_configmap()]
 
 
 def test_dashboard_panels_and_variables() -> None:

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests; a test module imports these, never another test module."""
