@@ -20,7 +20,12 @@
 #   - runs as uid/gid 10001 and works with `readOnlyRootFilesystem: true`: the only writable
 #     paths it needs are /tmp (HOME and TMPDIR) and /var/lib/loadtester (the SQLite store of
 #     gates and events). Mount an emptyDir on both, or a PersistentVolumeClaim on
-#     /var/lib/loadtester to keep gates and undelivered events across pod restarts.
+#     /var/lib/loadtester to keep gates and undelivered events across pod restarts;
+#   - runs as any other uid too (Flagger's chart with securityContext.enabled: uid 100, gid
+#     101): both directories are mode 1777, world-writable and sticky like /tmp. Where the
+#     state directory still cannot be written (a volume of another owner), the service keeps
+#     its state in /tmp/loadtester-state, else in memory as the Go service does, and says so
+#     in one log line at start-up, on /readyz, /metrics and in the console.
 #
 # Platforms: linux/amd64 and linux/arm64 (TARGETARCH; without BuildKit, the build host's).
 # ghz publishes no checksums and no published SHA-256 of ghz-linux-arm64.tar.gz 0.120.0 was
@@ -158,7 +163,8 @@ LABEL org.opencontainers.image.title="loadtester" \
 # Tools the webhooks run (bash/cmd tasks, hey and wrk load tests, acceptance checks, git for
 # scripts that clone) plus tini, which the ./loadtester shim puts in front of the service when
 # it is PID 1, so that orphaned grandchildren of killed task process groups are reaped instead
-# of piling up as zombies.
+# of piling up as zombies. The two writable directories are 1777 (sticky), so that whatever
+# uid a Deployment picks can write them, and no uid can remove another's files.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       bash ca-certificates curl git hey jq tini wget wrk \
@@ -166,7 +172,8 @@ RUN apt-get update \
  && groupadd --gid 10001 app \
  && useradd --uid 10001 --gid 10001 --home-dir /home/app --create-home \
       --shell /usr/sbin/nologin app \
- && install -d -o 10001 -g 10001 -m 0750 /var/lib/loadtester
+ && install -d -m 1777 /tmp \
+ && install -d -o 10001 -g 10001 -m 1777 /var/lib/loadtester
 
 COPY --from=tools /out/bin/ /usr/local/bin/
 COPY --from=tools /out/bats/ /opt/bats/
@@ -204,7 +211,8 @@ ENV HOME=/tmp \
     PYTHONUNBUFFERED=1
 
 # Anonymous volumes keep an unchanged read-only Deployment (Flagger's own, which mounts
-# nothing) working under Docker and containerd; Kubernetes mounts replace them.
+# nothing) working under Docker and containerd, which give them the image directory's owner
+# and mode (1777: writable by any uid); Kubernetes mounts replace them.
 VOLUME ["/tmp", "/var/lib/loadtester"]
 
 WORKDIR /home/app

@@ -73,6 +73,13 @@ def audit_view(entry: AuditEntry) -> JSON:
             "revision": entry.revision, "detail": entry.detail}
 
 
+def store_view(state: State) -> JSON:
+    """The state store in use: its backend, whether it outlives a restart, where it is (the
+    SQLite file), and why it is not the store -state names (`reason`, when `fallback`)."""
+    return {"backend": state.kind, "durable": state.durable, "location": state.location,
+            "fallback": bool(state.fallback), "reason": state.fallback}
+
+
 async def gates_view(state: State, name: str, namespace: str) -> JSON:
     """`{"gate": Gate, "rollback": Gate}` of one canary."""
     gate, rollback = await asyncio.gather(state.gates.get(gate_key(name, namespace)),

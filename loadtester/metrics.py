@@ -71,6 +71,15 @@ GATES_OPEN = Gauge(
     registry=REGISTRY,
 )
 
+# the state store in use: 1 for the one backend (memory, sqlite or redis); fallback="true" when
+# it is not the store -state names (its directory could not be written)
+STATE_BACKEND = Gauge(
+    "loadtester_state_backend",
+    "The state store in use (1), by backend (memory, sqlite, redis); fallback=\"true\" when "
+    "-state's directory could not be used",
+    ["backend", "fallback"], registry=REGISTRY,
+)
+
 # built-in load generator and parsed hey results: accumulated per series, rendered on scrape
 LOAD_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
                 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)

@@ -2,124 +2,39 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.service import (
+    REPO,
+    Service,
+    Services,
+    StartService,
+    free_port,
+    request,
+)
 from tests.test_process import alive, group_members
 
-REPO = Path(__file__).resolve().parent.parent
+# other test modules import these from here (the fixture by name)
+__all__ = ["GATE", "REPO", "Service", "StartService", "free_port", "request", "start_service"]
+
 GATE = {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "abc"}
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def request(
-    port: int,
-    path: str,
-    body: dict[str, Any] | bytes | None = None,
-    method: str = "POST",
-    timeout: float = 30,
-) -> tuple[int, str]:
-    """Status and body of one HTTP request to the service."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = json.dumps(body).encode() if isinstance(body, dict) else body
-        connection.request(method, path, body=data, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        connection.close()
-
-
-@dataclass
-class Service:
-    """One running `loadtester` process."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def wait_healthy(self, within: float = 20) -> float:
-        """Seconds until /healthz answered 200 OK; fails if the process exits first."""
-        started = time.monotonic()
-        while time.monotonic() - started < within:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"service exited {self.process.returncode}: {self.log.read_text()}"
-                )
-            try:
-                if request(self.port, "/healthz", method="GET", timeout=1) == (200, "OK"):
-                    return time.monotonic() - started
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"service not healthy within {within}s: {self.log.read_text()}")
-
-    def stop(self, signum: int = signal.SIGTERM, within: float = 30) -> int:
-        """Send signum and wait for the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-        return self.process.wait(within)
-
-    def log_lines(self) -> list[str]:
-        """What the service wrote to stderr so far."""
-        return self.log.read_text().splitlines()
-
-
-StartService = Callable[..., Service]
 
 
 @pytest.fixture
 def start_service(tmp_path: Path) -> Iterator[StartService]:
     """Start `python -m loadtester` (or another command) on a free port; killed at the end."""
-    started: list[Service] = []
-
-    def start(
-        *flags: str,
-        command: list[str] | None = None,
-        port: int | None = None,
-        env: dict[str, str] | None = None,
-        with_port: bool = True,
-    ) -> Service:
-        port = free_port() if port is None else port
-        argv = [*(command or [sys.executable, "-m", "loadtester"]), *flags]
-        if with_port:
-            argv.append(f"-port={port}")
-        log = tmp_path / f"service-{len(started)}.log"
-        environ = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                argv, stdout=sink, stderr=subprocess.STDOUT, env=environ, cwd=tmp_path
-            )
-        service = Service(process, port, log)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait(10)
+    services = Services(tmp_path)
+    yield services.start
+    services.close()
 
 
 def test_flagger_command_line_serves(start_service: StartService, tmp_path: Path) -> None:

@@ -93,6 +93,12 @@ async def delete_session(request: web.Request) -> web.Response:
     return response
 
 
+async def get_service(request: web.Request) -> web.Response:
+    """What the service runs on: the state store in use (the console shows it)."""
+    identify(request)
+    return web.json_response({"store": api_views.store_view(request.app[STATE])})
+
+
 async def list_canaries(request: web.Request) -> web.Response:
     """Canaries seen in the last KEEP_HISTORY, newest first."""
     viewer = identify(request)
@@ -331,6 +337,7 @@ def add_routes(app: web.Application) -> None:
         f"{prefix}/openapi.json": {"GET": openapi},
         f"{prefix}/session": {"GET": get_session, "POST": post_session,
                               "DELETE": delete_session},
+        f"{prefix}/service": {"GET": get_service},
         f"{prefix}/canaries": {"GET": list_canaries},
         canary: {"GET": get_canary},
         f"{canary}/gates": {"GET": get_gates},

@@ -14,16 +14,28 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
 
+# /readyz names the store in use in headers: its body stays the Go service's `OK`
+STATE_HEADER = "X-Loadtester-State"
+FALLBACK_HEADER = "X-Loadtester-State-Fallback"
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """Any method: 200 when the state store answers, 503 with the reason while it does not."""
-    await request.app[STATE].ping()
-    return web.Response(text="OK")
+    """Any method: 200 when the state store answers, 503 with the reason while it does not.
+
+    Headers name the store in use (memory, sqlite or redis) and whether it is a fallback.
+    """
+    state = request.app[STATE]
+    await state.ping()
+    return web.Response(text="OK", headers={
+        STATE_HEADER: state.kind, FALLBACK_HEADER: "true" if state.fallback else "false"})
 
 
 async def prometheus(request: web.Request) -> web.Response:
     """Prometheus text exposition; gates and the outbox are counted in the store, so what
     another replica (or the last run) left shows too."""
     state = request.app[STATE]
+    metrics.STATE_BACKEND.clear()
+    metrics.STATE_BACKEND.labels(state.kind, "true" if state.fallback else "false").set(1)
     try:
         gates = await state.gates.open_counts()
         depth = await state.events.depth()

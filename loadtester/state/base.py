@@ -303,3 +303,10 @@ class State:
     ping: Callable[[], Awaitable[None]]  # raises StoreUnavailable when the store is away
     history: CanaryHistory
     audit: AuditLog
+    location: str = ""  # the SQLite file; "" in memory and for Redis (its URL may hold secrets)
+    fallback: str = ""  # why this is not the store -state names ("" when it is)
+
+    @property
+    def durable(self) -> bool:
+        """Whether what is kept outlives the process."""
+        return self.kind != "memory"

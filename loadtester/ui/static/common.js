@@ -132,6 +132,7 @@ const login = document.getElementById("login");
 const loginForm = document.getElementById("login-form");
 const loginError = document.getElementById("login-error");
 const sessionBar = document.getElementById("session");
+const storeBadge = document.getElementById("store");
 const notice = document.getElementById("notice");
 const flashBox = document.getElementById("flash");
 const updated = document.getElementById("updated");
@@ -150,7 +151,40 @@ export function flash(text) {
   flashTimer = setTimeout(() => { flashBox.hidden = true; }, 4000);
 }
 
+// The state store in use, from GET /api/v1/service: a memory store (configured, or the
+// fallback where -state's directory could not be written) forgets every gate on a restart.
+const BACKENDS = { sqlite: "SQLite", redis: "Redis", memory: "memory" };
+
+function storeText(store) {
+  const name = BACKENDS[store.backend] || store.backend;
+  if (!store.fallback) return store.durable ? `state: ${name}` : `state: ${name} only`;
+  return store.durable ? `state: ${name} (fallback)` : `state: ${name} only (fallback)`;
+}
+
+function storeTitle(store) {
+  const lines = [];
+  if (store.location) lines.push(`Kept in ${store.location}.`);
+  if (!store.durable) lines.push("A restart of the service forgets every gate and pending event.");
+  if (store.fallback) lines.push(`The -state directory could not be used: ${store.reason}`);
+  return lines.join("\n");
+}
+
+async function showStore() {
+  try {
+    const { store } = await api("service");
+    storeBadge.replaceChildren(badge(storeText(store),
+      store.fallback || !store.durable ? "wait" : "muted"));
+    storeBadge.title = storeTitle(store);
+    storeBadge.dataset.backend = store.backend;
+    storeBadge.dataset.fallback = String(store.fallback);
+    storeBadge.hidden = false;
+  } catch {
+    storeBadge.hidden = true; // the pages work without it; the next sign-in tries again
+  }
+}
+
 function signedIn(session) {
+  showStore();
   csrf = session.csrf || "";
   if (session.required) {
     const scope = session.namespace === "*" ? "all namespaces" : `namespace ${session.namespace}`;
