@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 from loadtester.cli import FLAGS, parse_settings
+from tests.support.dockerfile import logical_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "k8s"
@@ -1066,18 +1067,7 @@ class Dockerfile:
 
 def dockerfile() -> Dockerfile:
     """Parse the Dockerfile: global ARGs, then the instructions of each stage."""
-    lines: list[str] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        if raw.lstrip().startswith("#"):
-            continue
-        if raw.endswith("\\"):
-            pending += raw[:-1]
-            continue
-        line = (pending + raw).strip()
-        pending = ""
-        if line:
-            lines.append(line)
+    lines = logical_lines(DOCKERFILE.read_text())
     args: dict[str, str] = {}
     stages: list[list[Instruction]] = []
     for line in lines:

@@ -109,7 +109,7 @@ def permits(fact: PathFact, uid: int, gids: set[int], want: int) -> bool:
     return bits & want == want
 
 
-def _logical_lines(text: str) -> list[str]:
+def logical_lines(text: str) -> list[str]:
     """Instructions, continuation lines joined, comments and blank lines left out."""
     lines: list[str] = []
     pending = ""
@@ -245,7 +245,7 @@ def parse_dockerfile(path: Path) -> Image:
     """The final stage of the Dockerfile at `path`, applied instruction by instruction."""
     args: dict[str, str] = {}
     builder: _Builder | None = None
-    for line in _logical_lines(path.read_text()):
+    for line in logical_lines(path.read_text()):
         keyword, _, value = line.partition(" ")
         keyword, value = keyword.upper(), value.strip()
         if keyword == "FROM":
