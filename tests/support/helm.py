@@ -28,17 +28,6 @@ def helm(helm_version: str, *args: str | Path, home: Path) -> subprocess.Complet
     return run_tool([tool(helm_version), *args], home)
 
 
-def helm_args(values: dict[str, str] | None = None,
-              files: Sequence[Path] = ()) -> list[str]:
-    """`--set-string`-free value arguments: each pair as --set (helm's own typing), then -f."""
-    args: list[str] = []
-    for key, value in (values or {}).items():
-        args += ["--set", f"{key}={value}"]
-    for file in files:
-        args += ["-f", str(file)]
-    return args
-
-
 def template(helm_version: str, home: Path, *args: str, release: str = "flagger-loadtester",
              namespace: str = "test", chart: Path = CHART) -> list[Doc]:
     """The objects `helm template` renders; fails the test with helm's message on an error."""
