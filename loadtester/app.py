@@ -13,12 +13,26 @@ from prometheus_client import Counter
 
 from loadtester import metrics
 from loadtester.activity import open_activity
+from loadtester.auth_failures import FailureThrottle
 from loadtester.errors import LoadtesterError
-from loadtester.keys import ACTIVITY, EVENTS, HTTP_CLIENT, POLICY, RUNNER, SETTINGS, STATE
+from loadtester.filepolicy import FilePolicy
+from loadtester.keys import (
+    ACTIVITY,
+    AUTH_FAILURES,
+    EVENTS,
+    FILES,
+    HTTP_CLIENT,
+    POLICY,
+    RUNNER,
+    SETTINGS,
+    STATE,
+)
 from loadtester.logs import get_logger, is_enabled
+from loadtester.offloop import parser_threads
 from loadtester.policy import CommandPolicy
 from loadtester.redact import redact
 from loadtester.routes import LOG_FIELDS, api, authorization, events, gates, health, tasks, ui
+from loadtester.routes.auth_failures import throttle_failures
 from loadtester.settings import Settings
 from loadtester.state.open import open_state
 from loadtester.tasks.base import TaskEnvironment
@@ -35,17 +49,27 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Typed errors become their status and a one-line body; every request is logged once."""
     started = time.monotonic()
     reason = ""
+    event = "request"
     try:
         response = await handler(request)
     except LoadtesterError as error:
         # Flagger copies the body into its events (and on to Slack): no secret may reach it
         reason = redact(error.message)
         response = _error_response(request, error.status, reason)
+        response.headers.update(error.headers)
     except web.HTTPException as error:
         response = _error_response(request, error.status, error.reason)
-    except Exception:
-        get_logger(method=request.method, path=request.path).exception("request crashed")
-        response = _error_response(request, 500, "internal error; see the service log")
+    except web.RequestPayloadError:
+        reason = "malformed request body"
+        response = _error_response(request, 400, reason)
+    except Exception as error:
+        if isinstance(error, ConnectionError) and request.transport is None:
+            # the client hung up (mid-body, say): nginx's 499, nobody reads it, nothing broke
+            event = "client disconnected"
+            response = _error_response(request, 499, event)
+        else:
+            get_logger(method=request.method, path=request.path).exception("request crashed")
+            response = _error_response(request, 500, "internal error; see the service log")
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
     _requests_counter(route, request.method, response.status).inc()
@@ -56,7 +80,7 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
                   "duration": round(time.monotonic() - started, 4)}
         if reason:
             fields["reason"] = reason
-        get_logger().log(level, "request", **fields)
+        get_logger().log(level, event, **fields)
     return response
 
 
@@ -92,7 +116,8 @@ async def _http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _state(app: web.Application) -> AsyncIterator[None]:
-    async with open_state(app[SETTINGS]) as state, open_activity(state) as activity:
+    async with (open_state(app[SETTINGS]) as state,
+                open_activity(state, app[SETTINGS].max_canaries) as activity):
         app[STATE] = state
         app[ACTIVITY] = activity
         yield
@@ -111,12 +136,17 @@ async def _stop_tasks(app: web.Application) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """The whole service; no I/O happens until the app starts."""
-    app = web.Application(middlewares=[answer_errors], client_max_size=settings.max_body_bytes)
+    # without -token-file no credential can fail: nothing to count, no middleware to pass
+    middlewares = [answer_errors, throttle_failures] if settings.token_file else [answer_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
+    app[AUTH_FAILURES] = FailureThrottle()
     app[POLICY] = CommandPolicy(settings.allow_cmd)
+    app[FILES] = FilePolicy.from_settings(settings)
     # events before the runner: a task's messages (load results) can be stored until it ends
     app.cleanup_ctx.extend(
-        [authorization, _http_client, _state, events.event_forwarding, _task_runner]
+        [parser_threads, authorization, _http_client, _state, events.event_forwarding,
+         _task_runner]
     )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtester.errors import Forbidden, Unauthorized
+from loadtester.errors import Forbidden, InvalidCredentials, Unauthorized
 from loadtester.goregexp import compile_go
 from loadtester.models import WebhookPayload, is_namespace, quote
 
 ANY_NAMESPACE = "*"
+MIN_TOKEN_LENGTH = 16  # a shorter token can be guessed (even at 20 guesses a minute)
 TOKEN_KEY = "token"  # metadata.token: the one place a Canary webhook can carry a secret
 
 
@@ -37,10 +38,15 @@ class Grant:
 
     payload: WebhookPayload
     caller: str = ""
+    # whom -max-canaries counts against: the token's name, else its position in the file
+    account: str = ""
 
 
 def load_token_file(path: str) -> tuple[Token, ...]:
-    """Parse lines of `NAMESPACE TOKEN [NAME]`; blank lines and `#` comments are skipped."""
+    """Parse lines of `NAMESPACE TOKEN [NAME]`; blank lines and `#` comments are skipped.
+
+    Lines may end in LF or CRLF (a file written on Windows); a token needs MIN_TOKEN_LENGTH
+    characters."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -61,6 +67,9 @@ def load_token_file(path: str) -> tuple[Token, ...]:
         if namespace != ANY_NAMESPACE and not is_namespace(namespace):
             raise TokenFileError(f"{where}: {quote(namespace)} is not a Kubernetes namespace "
                                  f"or {ANY_NAMESPACE}")
+        if len(fields[1]) < MIN_TOKEN_LENGTH:
+            raise TokenFileError(f"{where}: the token is shorter than {MIN_TOKEN_LENGTH} "
+                                 f"characters")
         name = fields[2] if len(fields) == 3 else ""
         tokens.append(Token(namespace, fields[1].encode(), name))
     if not tokens:
@@ -90,10 +99,11 @@ class Authorizer:
         grant = Grant(payload)
         if self._tokens is not None:
             given = _given_token(payload, authorization, header_only)
-            caller = _caller(self._tokens, payload.namespace, given.encode())
-            if caller is None:
-                raise Unauthorized(f"invalid token for namespace {quote(payload.namespace)}")
-            grant = Grant(_without_token(payload), caller)
+            found = _caller(self._tokens, payload.namespace, given.encode())
+            if found is None:
+                raise InvalidCredentials(
+                    f"invalid token for namespace {quote(payload.namespace)}", payload.namespace)
+            grant = Grant(_without_token(payload), *found)
         if self._regexp is not None and not self._regexp.search(payload.namespace):
             raise Forbidden("Forbidden")
         return grant
@@ -125,13 +135,14 @@ def matching_tokens(tokens: Sequence[Token], secret: bytes) -> tuple[Token, ...]
     return tuple(matches)
 
 
-def _caller(tokens: Sequence[Token], namespace: str, secret: bytes) -> str | None:
-    """The name on the token line that grants `secret` for `namespace` ('' if unnamed)."""
-    caller: str | None = None
-    for token in tokens:  # compare every line: how long it takes says nothing of which matched
-        matches = hmac.compare_digest(token.secret, secret)
+def _caller(tokens: Sequence[Token], namespace: str, secret: bytes) -> tuple[str, str] | None:
+    """The name on the token line that grants `secret` for `namespace` ('' if unnamed), and
+    its account: the name, or `token N` (its position in the file) for an unnamed line."""
+    caller: tuple[str, str] | None = None
+    for number, token in enumerate(tokens, 1):  # compare every line: how long it takes says
+        matches = hmac.compare_digest(token.secret, secret)  # nothing of which matched
         if matches and caller is None and token.namespace in (ANY_NAMESPACE, namespace):
-            caller = token.name
+            caller = (token.name, token.name or f"token {number}")
     return caller
 
 

@@ -74,21 +74,37 @@ FLAGS: tuple[Flag, ...] = (
     Flag("token-file", "file of 'NAMESPACE TOKEN [NAME]' lines: payload endpoints then need "
          "the namespace's token (metadata.token or Authorization: Bearer), gate changes the "
          "header; '*' is any namespace"),
-    Flag("allow-cmd", "regexp a cmd, bash, helm, helmv3 or kubectl command must fully match; "
+    Flag("allow-cmd", "regexp a cmd, bash, helm, helmv3, kubectl or load command must fully "
+         "match (\"load <cmd>\", \"load <url>\" for each URL of a structured load or scenario); "
          "repeat it for several (environment: one a line); unset: any command",
          repeatable=True),
+    Flag("allow-file-dir", "directory under which hey's -D and Concord's apiKeyPath may read "
+         "files (symlinks resolved); repeat it for several (environment: one a line); unset: "
+         "anywhere; the token file, the secret files of -config and LOADTESTER_*_FILE, the "
+         "store, the service account token and /proc, /sys never", repeatable=True),
     Flag("trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is "
          "believed in the audit of gate changes (default: none)"),
     Flag("max-background-tasks", "background tasks allowed at once; past it POST / answers 429 "
          "(default 64)", _int),
     Flag("max-checks", "blocking checks (bash, helm, kubectl, concord, load with wait) allowed "
          "at once; past it POST / answers 429 (default 256)", _int),
+    Flag("max-canaries", "distinct canaries (name, namespace) one token (without -token-file: "
+         "all callers) may name per day; a call naming one more answers 429, canaries already "
+         "seen keep working (default 10000)", _int),
     Flag("background-failures", "report: answer 500 on the next call after a background task "
          "failed; ignore: the Go behaviour (default report)"),
     Flag("kill-grace", "time between SIGTERM and SIGKILL of a task's process group (default 2s)",
          parse_go_duration),
     Flag("shutdown-grace", "on SIGTERM, how long running checks may finish before they are "
          "ended (default 10s)", parse_go_duration),
+    Flag("read-timeout", "time a request (headers and body) may take to arrive; past it the "
+         "connection is closed, with 408 when an answer can still be sent; 0: none (default 1m)",
+         parse_go_duration),
+    Flag("read-header-timeout", "time a request's headers may take to arrive; 0: "
+         "-read-timeout (default 10s)", parse_go_duration),
+    Flag("max-connections", "open client connections allowed; past it new ones are closed at "
+         "once, but for a few that may ask only /healthz, /readyz or /metrics (default: the "
+         "file-descriptor limit less max(64, limit/8))", _int),
     Flag("load-workers", "worker processes of the built-in load generator (default: one per "
          "core)", _int),
     Flag("config", "YAML file with event sinks and routes"),

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from urllib.parse import quote, urlencode
 COMMANDS = ("status", "gate", "rollback", "tasks")
 DEFAULT_URL = "http://localhost:9090"
 TIMEOUT = 30.0
+STATUS_PAGE = 500  # canaries asked for at a time (the API's largest page)
 
 OK, REFUSED, USAGE, UNREACHABLE, DENIED = 0, 1, 2, 3, 4
 EXIT_CODES = f"""\
@@ -56,7 +58,7 @@ def main(argv: Sequence[str]) -> int:
         code: int = args.run(client, args, output)
         return code
     except Failure as failure:
-        print(f"loadtester {argv[0]}: {failure.message}", file=sys.stderr)
+        print(visible(f"loadtester {argv[0]}: {failure.message}"), file=sys.stderr)
         return failure.code
 
 
@@ -151,17 +153,30 @@ def _canary_path(target: str) -> str:
 # ---- commands ----
 
 def _status(client: Client, args: argparse.Namespace, output: str) -> int:
-    answer = client.call("GET", "/api/v1/canaries")
+    canaries = _all_canaries(client)
     if output == "json":
-        return _print_json(answer)
+        return _print_json({"canaries": canaries})
     rows = [[canary["id"], canary["phase"] or "-", _ago(canary["phaseAt"]),
              _short(canary["checksum"]), _gate_text(canary["gate"]),
              _gate_text(canary["rollback"]), _tasks_text(canary["tasks"]),
              _ago(canary["lastSeen"])]
-            for canary in answer["canaries"]]
+            for canary in canaries]
     _print_table(["CANARY", "PHASE", "SINCE", "REVISION", "GATE", "ROLLBACK", "TASKS",
                   "LAST SEEN"], rows, empty="no canary seen in the last 7 days")
     return OK
+
+
+def _all_canaries(client: Client) -> list[JSON]:
+    """Every page of GET /api/v1/canaries, followed through `next`."""
+    canaries: list[JSON] = []
+    query = {"limit": str(STATUS_PAGE)}
+    while True:
+        answer = client.call("GET", "/api/v1/canaries", query=query)
+        canaries += answer["canaries"]
+        following = answer.get("next")  # absent from a service without pages: all at once
+        if not following:
+            return canaries
+        query = {"limit": str(STATUS_PAGE), "cursor": following}
 
 
 def _gate(client: Client, args: argparse.Namespace, output: str) -> int:
@@ -177,7 +192,7 @@ def _gate(client: Client, args: argparse.Namespace, output: str) -> int:
         if output == "json":
             _print_json(answer)
         else:
-            print(f"{args.canary}: {text}")
+            print(visible(f"{args.canary}: {text}"))
         return OK if passed else REFUSED
     body = {"checksum": args.checksum} if args.checksum else {}
     answer = client.call("POST", f"{path}/{args.gate}/{args.action}", body)
@@ -185,7 +200,7 @@ def _gate(client: Client, args: argparse.Namespace, output: str) -> int:
         return _print_json(answer)
     state = answer[args.gate]
     bound = f", bound to revision {_short(state['checksum'])}" if state["bound"] else ""
-    print(f"{args.canary}: {args.gate} {'opened' if state['open'] else 'closed'}{bound}")
+    print(visible(f"{args.canary}: {args.gate} {'opened' if state['open'] else 'closed'}{bound}"))
     return OK
 
 
@@ -195,8 +210,8 @@ def _tasks(client: Client, args: argparse.Namespace, output: str) -> int:
         if output == "json":
             return _print_json(answer)
         task = answer["task"]
-        print(f"cancelled {task['type']} task of {task['name']}.{task['namespace']}: "
-              f"{task['description']}")
+        print(visible(f"cancelled {task['type']} task of {task['name']}.{task['namespace']}: "
+                      f"{task['description']}"))
         return OK
     query = {} if args.all else {"running": "true"}
     if args.namespace:
@@ -214,6 +229,24 @@ def _tasks(client: Client, args: argparse.Namespace, output: str) -> int:
 
 # ---- output ----
 
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_FILLERS = frozenset("\u034f\u115f\u1160\u3164\uffa0")  # letters that show as nothing
+
+
+def visible(text: str) -> str:
+    """`text` with every character that reorders or hides text (bidi overrides such as U+202E,
+    zero-width characters, terminal escapes and other controls, newlines) as `\\u202e`, as the
+    web console shows them: a command or checksum reads as what it is, and stays on its line."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(_escape(char) if unicodedata.category(char) in _INVISIBLE_CATEGORIES
+                   or char in _FILLERS else char for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\u{{{code:x}}}"
+
 def _print_json(answer: JSON) -> int:
     print(json.dumps(answer, indent=2))
     return OK
@@ -223,6 +256,7 @@ def _print_table(header: list[str], rows: list[list[str]], *, empty: str) -> Non
     if not rows:
         print(empty)
         return
+    rows = [[visible(cell) for cell in row] for row in rows]
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_DURATION", "format_duration", "parse_go_duration"]
+from loadtester.excerpt import excerpt
+
+__all__ = ["MAX_DURATION", "QUOTED", "format_duration", "parse_go_duration"]
+
+QUOTED = 60  # characters of a bad duration its error quotes: a real one is never longer
 
 _UNITS: dict[str, float] = {
     "ns": 1e-9,
@@ -30,7 +34,7 @@ def parse_go_duration(text: str) -> float:
     raw = text
     s = text.strip()
     if not s:
-        raise ValueError(f"invalid duration {raw!r}: empty")
+        raise _invalid(raw, "empty")
     sign = 1.0
     if s[0] in "+-":
         sign = -1.0 if s[0] == "-" else 1.0
@@ -38,21 +42,19 @@ def parse_go_duration(text: str) -> float:
     if s == "0":
         return 0.0
     if not s:
-        raise ValueError(f"invalid duration {raw!r}")
+        raise _invalid(raw)
     total = 0.0
     pos = 0
     while pos < len(s):
         match = _PART.match(s, pos)
         if match is None:
             if s[pos:].replace(".", "", 1).isdigit():
-                raise ValueError(
-                    f"invalid duration {raw!r}: missing unit (use e.g. 10s, 500ms, 1m30s)"
-                )
-            raise ValueError(f"invalid duration {raw!r}: expected e.g. 10s, 500ms, 1m30s")
+                raise _invalid(raw, "missing unit (use e.g. 10s, 500ms, 1m30s)")
+            raise _invalid(raw, "expected e.g. 10s, 500ms, 1m30s")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if not total <= MAX_DURATION:
-        raise ValueError(f"invalid duration {raw!r}: out of range (at most about 292 years)")
+        raise _invalid(raw, "out of range (at most about 292 years)")
     return sign * total
 
 
@@ -71,3 +73,7 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes}m{secs}s"  # Go's way: 1h0m0s
+
+
+def _invalid(raw: str, why: str = "") -> ValueError:
+    return ValueError(f"invalid duration {excerpt(raw, QUOTED)}" + (f": {why}" if why else ""))

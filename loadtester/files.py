@@ -1,4 +1,5 @@
-"""Files a payload names (hey's `-D`, Concord's `apiKeyPath`): regular files only, bounded.
+"""Files a payload names (hey's `-D`, Concord's `apiKeyPath`): regular files only, bounded,
+and only where the FilePolicy (`-allow-file-dir`) allows.
 
 A caller could otherwise name /dev/zero, a FIFO that never ends or a huge file and make the
 service read it into memory; `read_regular_file_async` also keeps the read off the event loop.
@@ -10,7 +11,10 @@ import asyncio
 import os
 import stat
 
-__all__ = ["FileRefused", "printable_path", "read_regular_file", "read_regular_file_async"]
+from loadtester.filepolicy import FileNotAllowed, FilePolicy, printable_path
+
+__all__ = ["FileNotAllowed", "FileRefused", "printable_path", "read_regular_file",
+           "read_regular_file_async"]
 
 _CHUNK = 1024 * 1024
 
@@ -39,11 +43,6 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def printable_path(path: str) -> str:
-    """The path as one printable line."""
-    return path if path.isprintable() else ascii(path)
-
-
 def _check(mode: int, size: int, path: str, limit: int) -> None:
     if not stat.S_ISREG(mode):
         raise FileRefused(f"not a regular file ({_kind(mode)})", path)
@@ -51,23 +50,33 @@ def _check(mode: int, size: int, path: str, limit: int) -> None:
         raise FileRefused(f"larger than {limit} bytes", path)
 
 
-def read_regular_file(path: str, limit: int) -> bytes:
-    """The content of a regular file of at most `limit` bytes; FileRefused otherwise."""
+def read_regular_file(path: str, limit: int, policy: FilePolicy | None = None) -> bytes:
+    """The content of a regular file of at most `limit` bytes; FileRefused otherwise, and
+    FileNotAllowed where `policy` refuses it (checked before the open and on the open file)."""
+    opened = path
     try:
-        info = os.stat(path)
+        if policy is not None:
+            opened = policy.resolve(path)
+        info = os.stat(opened)
     except OSError as exc:
         raise FileRefused(str(exc.strerror or exc), path, exc.errno) from None
     except ValueError:  # a NUL byte or a lone surrogate: no file has that name
         raise FileRefused("not a file name", path) from None
     _check(info.st_mode, info.st_size, path, limit)
+    if policy is not None:
+        policy.check_file(path, opened, info)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     try:
-        # O_NONBLOCK: a FIFO swapped in after the stat must not block the open
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        # O_NONBLOCK: a FIFO swapped in after the stat must not block the open; O_NOFOLLOW:
+        # the resolved path must not have become a symlink since
+        fd = os.open(opened, flags | (os.O_NOFOLLOW if policy is not None else 0))
     except OSError as exc:
         raise FileRefused(str(exc.strerror or exc), path, exc.errno) from None
     try:
         info = os.fstat(fd)
         _check(info.st_mode, info.st_size, path, limit)
+        if policy is not None:
+            policy.check_opened(path, opened, fd, info)
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, min(_CHUNK, limit + 1 - size)):
@@ -82,6 +91,7 @@ def read_regular_file(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-async def read_regular_file_async(path: str, limit: int) -> bytes:
+async def read_regular_file_async(path: str, limit: int,
+                                  policy: FilePolicy | None = None) -> bytes:
     """`read_regular_file` in a worker thread."""
-    return await asyncio.to_thread(read_regular_file, path, limit)
+    return await asyncio.to_thread(read_regular_file, path, limit, policy)

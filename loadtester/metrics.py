@@ -38,6 +38,19 @@ HTTP_REQUESTS = Counter(
     "loadtester_http_requests_total", "HTTP requests answered, by route and status code",
     ["path", "method", "code"], registry=REGISTRY,
 )
+CONNECTIONS_OPEN = Gauge(
+    "loadtester_connections_open", "Client connections open now (the probe-only reserve included)",
+    registry=REGISTRY,
+)
+CONNECTIONS_REFUSED = Counter(
+    "loadtester_connections_refused_total",
+    "Connections closed unserved because -max-connections were open", registry=REGISTRY,
+)
+HTTP_REJECTED = Counter(
+    "loadtester_http_rejected_total", "Requests answered by the HTTP layer before any route: "
+    "malformed (bad_request), headers or whole request too slow (header_timeout, read_timeout)",
+    ["reason"], registry=REGISTRY,
+)
 
 # tasks (POST /)
 TASKS_STARTED = Counter(
@@ -83,6 +96,10 @@ STATE_BACKEND = Gauge(
 # built-in load generator and parsed hey results: accumulated per series, rendered on scrape
 LOAD_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
                 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10)
+# /metrics is unauthenticated and kept in memory: label values a caller chooses are capped
+MAX_TARGETS = 20  # targets of one canary; the others are counted as OTHER
+MAX_REQUESTS = 20  # request names of one canary and target; the others are counted as OTHER
+OTHER = "other"
 
 
 @dataclass
@@ -121,13 +138,34 @@ class LoadMetrics(Collector):
 
     def __init__(self) -> None:
         self._series: dict[tuple[str, str, str, str], LoadSeries] = {}
+        self._targets: dict[tuple[str, str], set[str]] = {}
+        self._requests: dict[tuple[str, str, str], set[str]] = {}
+
+    def labels(self, canary: str, namespace: str, target: str,
+               request: str = "") -> tuple[str, str, str, str]:
+        """The label values of a series: the target without credentials; OTHER for a target
+        past the canary's first MAX_TARGETS, and for a request name past the first
+        MAX_REQUESTS of the canary and target."""
+        # label values are published on /metrics: a target never carries a credential there
+        target = _capped(self._targets.setdefault((canary, namespace), set()), redact(target),
+                         MAX_TARGETS)
+        if request:
+            request = _capped(self._requests.setdefault((canary, namespace, target), set()),
+                              request, MAX_REQUESTS)
+        return canary, namespace, target, request
 
     def series(self, canary: str, namespace: str, target: str, request: str = "") -> LoadSeries:
         """The series of one canary and target (and a scenario's request), created on first
         use; a series without a request has no `request` label, as before scenarios."""
-        # label values are published on /metrics: a target never carries a credential there
-        return self._series.setdefault((canary, namespace, redact(target), request),
+        return self._series.setdefault(self.labels(canary, namespace, target, request),
                                        LoadSeries())
+
+    def clear(self) -> None:
+        """Forget every series and the label values counted against the caps (a test's
+        fresh start: the service keeps its series for its lifetime)."""
+        self._series.clear()
+        self._targets.clear()
+        self._requests.clear()
 
     def collect(self) -> Iterator[Metric]:
         labels = ["canary", "namespace", "target", "request"]
@@ -159,6 +197,16 @@ class LoadMetrics(Collector):
                 if sample.labels.get("request") == "":
                     del sample.labels["request"]
         yield from (requests, errors, latency, rate)
+
+
+def _capped(known: set[str], value: str, limit: int) -> str:
+    """`value` if it is one of the first `limit` values seen, else OTHER."""
+    if value in known:
+        return value
+    if len(known) < limit:
+        known.add(value)
+        return value
+    return OTHER
 
 
 LOAD = LoadMetrics()

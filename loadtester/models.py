@@ -14,6 +14,8 @@ PHASES = frozenset({"Initializing", "Initialized", "Waiting", "Progressing", "Wa
                     "Promoting", "Finalising", "Succeeded", "Failed", "Terminating",
                     "Terminated"})
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Terminating", "Terminated"})
+# Flagger's checksums are hashes of ~10 characters; a longer one is stored and served forever
+MAX_CHECKSUM = 256
 # RFC 1123: a namespace is one label, a name a subdomain of dot-separated labels
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _NAMESPACE = re.compile(rf"{_LABEL}\Z")
@@ -51,7 +53,8 @@ class WebhookPayload(BaseModel):
 
     @property
     def canary(self) -> str:
-        """`name.namespace`, the Go service's key for a canary."""
+        """`name.namespace`, as the Go service names a canary in messages (store keys are
+        state.store_keys': this form is ambiguous for a namespace with a dot)."""
         return f"{self.name}.{self.namespace}"
 
     def log_fields(self) -> dict[str, str]:
@@ -94,8 +97,9 @@ def may_hold_surrogates(body: bytes) -> bool:
 def validate_payload(payload: WebhookPayload, *, names_required: bool = False,
                      check_text: bool = True) -> None:
     """Our checks, beyond the Go service's: InvalidPayload for a lone UTF-16 surrogate (unless
-    `check_text` is False: see may_hold_surrogates), or a name or namespace that is not a
-    Kubernetes name. Empty ones pass, as Go takes them, unless `names_required`."""
+    `check_text` is False: see may_hold_surrogates), a name or namespace that is not a
+    Kubernetes name (empty ones pass, as Go takes them, unless `names_required`), a phase
+    that is not one of Flagger's (or empty), or a checksum over MAX_CHECKSUM characters."""
     if check_text:
         refuse_lone_surrogates(payload.model_dump())
     if names_required:
@@ -109,6 +113,11 @@ def validate_payload(payload: WebhookPayload, *, names_required: bool = False,
     if payload.namespace and not is_namespace(payload.namespace):
         raise InvalidPayload(f"invalid payload: namespace {quote(payload.namespace)} "
                              "is not a valid Kubernetes namespace")
+    if payload.phase and payload.phase not in PHASES:
+        raise InvalidPayload(f"invalid payload: phase {quote(payload.phase)} is not a phase "
+                             "of Flagger's")
+    if len(payload.checksum) > MAX_CHECKSUM:
+        raise InvalidPayload(f"invalid payload: checksum longer than {MAX_CHECKSUM} characters")
 
 
 def is_name(value: str) -> bool:

@@ -7,19 +7,25 @@ from collections.abc import Sequence
 
 from loadtester.errors import Forbidden
 from loadtester.models import WebhookPayload
+from loadtester.tasks.base import Task
+from loadtester.tasks.load import LoadTask
 from loadtester.tasks.registry import DEFAULT_TYPE
 
 SHELL_TYPES = frozenset({"cmd", "bash"})
 TOOL_TYPES = frozenset({"helm", "helmv3", "kubectl"})
+LOAD_TYPE = "load"
 SHOWN_CHARS = 80
 
 
 class CommandPolicy:
     """Allows a command only when one `-allow-cmd` pattern matches all of it; no pattern: all.
 
-    `cmd` and `bash` are matched on `metadata.cmd` as the shell gets it; `helm`, `helmv3` and
-    `kubectl` on the command line as typed, the type's name first (`kubectl rollout status
-    deploy/podinfo`), so one pattern list can tell a tool's arguments from a shell command.
+    `cmd` and `bash` are matched on `metadata.cmd` as the shell gets it; `helm`, `helmv3`,
+    `kubectl` and `load` on the command line as typed, the type's name first (`kubectl rollout
+    status deploy/podinfo`, `load hey -z 1m http://podinfo:9898/`), so one pattern list can
+    tell a tool's arguments from a shell command. A `load` run given by metadata (`url`, a
+    `scenario`) runs no command line: each URL it would send requests to is matched instead,
+    as `load <url>`, once the task is built (`check_task`).
     """
 
     def __init__(self, patterns: Sequence[str]) -> None:
@@ -30,15 +36,28 @@ class CommandPolicy:
         if not self._patterns:
             return
         command = command_of(payload)
-        if command is None:
+        if command is not None:
+            self._match(command)
+
+    def check_task(self, task: Task) -> None:
+        """Raise Forbidden naming the first URL of a load run given by metadata that no
+        pattern allows as `load <url>`."""
+        if not self._patterns or not isinstance(task, LoadTask):
             return
+        if command_of(task.payload) is not None:
+            return  # its command line, URLs included, passed check()
+        for url in task.targets:
+            self._match(f"{LOAD_TYPE} {url}")
+
+    def _match(self, command: str) -> None:
         if not any(pattern.fullmatch(command) for pattern in self._patterns):
             shown = command[:SHOWN_CHARS].replace("\r", " ").replace("\n", " ")
             raise Forbidden(f"command not allowed: {shown}")
 
 
 def command_of(payload: WebhookPayload) -> str | None:
-    """The command line a payload would run in a process, or None when it runs none."""
+    """The command line a payload would run (in a process; `load`'s in the built-in
+    generator), or None when it runs none."""
     metadata = payload.metadata or {}
     kind = metadata.get("type", DEFAULT_TYPE)
     command = metadata.get("cmd", "")
@@ -48,4 +67,6 @@ def command_of(payload: WebhookPayload) -> str | None:
         return command
     if kind in TOOL_TYPES:
         return f"{kind} {command}"
+    if kind == LOAD_TYPE and not metadata.get("scenario", "").strip():
+        return f"{kind} {command}"  # with a scenario, cmd is refused (400): its URLs count
     return None

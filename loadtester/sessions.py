@@ -1,10 +1,12 @@
 """Who calls the console API: a Bearer token, a session cookie, or nobody (no -token-file).
 
-A session is stateless: the cookie holds its expiry and its CSRF value, signed (HMAC-SHA256)
-with a key derived from the token it was opened with. Every replica that reads the same token
-file therefore accepts it without a shared store, and removing the token from the file (then
-restarting) ends its sessions. Logging out drops the cookie from the browser; a copy of the
-cookie stays valid until it expires, SESSION_SECONDS after the login.
+The cookie holds the session's expiry and its CSRF value, signed (HMAC-SHA256) with a key
+derived from the token it was opened with: every replica that reads the same token file accepts
+it, and removing the token from the file (then restarting) ends its sessions. Logging out
+records the session's id (a digest of its signature) in the state store until the session would
+have expired, so every replica sharing the store refuses the cookie, and any copy of it, from
+then on. A cookie is read strictly: both parts must be canonical unpadded base64url, so no
+other spelling of a logged-out cookie (padded, re-encoded) is a session of its own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -23,15 +26,17 @@ from dataclasses import dataclass
 from aiohttp import hdrs, web
 
 from loadtester.auth import ANY_NAMESPACE, Token, matching_tokens
-from loadtester.errors import Forbidden, Unauthorized
-from loadtester.keys import AUTHORIZER
+from loadtester.errors import Forbidden, InvalidCredentials, Unauthorized
+from loadtester.keys import AUTHORIZER, STATE
 from loadtester.operations import ANONYMOUS
+from loadtester.state.base import SessionRevocations
 
 SESSION_COOKIE = "loadtester_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_SECONDS = 12 * 3600
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_COOKIE = 512  # ours are ~130 characters; anything longer is not worth a hash
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,16 @@ class Viewer:
 OPEN_VIEWER = Viewer(ANONYMOUS, frozenset({ANY_NAMESPACE}))
 
 
-def identify(request: web.Request) -> Viewer:
+@dataclass(frozen=True)
+class Session:
+    """A valid session cookie: who it lets in, and what a logout revokes until when."""
+
+    viewer: Viewer
+    id: str  # sha256 of the cookie's signature: stored on logout, never the cookie itself
+    expires: float
+
+
+async def identify(request: web.Request) -> Viewer:
     """The caller of an API request; Unauthorized without valid credentials, Forbidden for a
     cookie-authenticated change without the session's CSRF header."""
     tokens = request.app[AUTHORIZER].tokens
@@ -79,23 +93,48 @@ def identify(request: web.Request) -> Viewer:
     header = request.headers.get(hdrs.AUTHORIZATION)
     if header is not None:
         return _bearer(tokens, header)
-    viewer = read_session(tokens, request.cookies.get(SESSION_COOKIE, ""), time.time())
-    if viewer is None:
-        raise Unauthorized("log in (POST /api/v1/session) or send a Bearer token in the "
-                           "Authorization header")
-    if request.method not in _SAFE_METHODS:
-        given = request.headers.get(CSRF_HEADER, "")
-        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), viewer.csrf.encode()):
-            raise Forbidden(f"missing or wrong {CSRF_HEADER} header (see GET /api/v1/session)")
-    return viewer
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    session = await _session(request, tokens)
+    if session is None:
+        error = InvalidCredentials if cookie else Unauthorized
+        raise error("log in (POST /api/v1/session) or send a Bearer token in the "
+                    "Authorization header")
+    _check_csrf(request, session.viewer)
+    return session.viewer
 
 
-def current_session(request: web.Request) -> Viewer | None:
+async def current_session(request: web.Request) -> Viewer | None:
     """The viewer of the request's session cookie, if it holds a valid one."""
     tokens = request.app[AUTHORIZER].tokens
     if tokens is None:
         return OPEN_VIEWER
-    return read_session(tokens, request.cookies.get(SESSION_COOKIE, ""), time.time())
+    session = await _session(request, tokens)
+    return session.viewer if session is not None else None
+
+
+async def log_out(request: web.Request) -> None:
+    """Revoke the request's session (if it holds a live one) on every replica sharing the
+    store; like every change made with the cookie, it needs the session's CSRF header."""
+    tokens = request.app[AUTHORIZER].tokens
+    if tokens is None:
+        return
+    session = await _session(request, tokens)
+    if session is None:
+        return
+    _check_csrf(request, session.viewer)
+    await request.app[STATE].revocations.revoke(session.id, session.expires)
+
+
+async def _session(request: web.Request, tokens: Sequence[Token]) -> Session | None:
+    return await read_session(tokens, request.app[STATE].revocations,
+                              request.cookies.get(SESSION_COOKIE, ""), time.time())
+
+
+def _check_csrf(request: web.Request, viewer: Viewer) -> None:
+    if request.method not in _SAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), viewer.csrf.encode()):
+            raise Forbidden(f"missing or wrong {CSRF_HEADER} header (see GET /api/v1/session)")
 
 
 def log_in(tokens: Sequence[Token], token: str, now: float) -> tuple[Viewer, str]:
@@ -104,18 +143,27 @@ def log_in(tokens: Sequence[Token], token: str, now: float) -> tuple[Viewer, str
     # surrogatepass: a lone surrogate from JSON's \ud800 matches no token, it is no crash
     lines = matching_tokens(tokens, token.encode("utf-8", "surrogatepass"))
     if not lines:
-        raise Unauthorized("invalid token")
+        raise InvalidCredentials("invalid token")
     csrf = secrets.token_urlsafe(24)
     body = _encode(json.dumps({"e": int(now + SESSION_SECONDS), "c": csrf}).encode())
     cookie = f"{body}.{_encode(_sign(lines[0].secret, body))}"
     return _viewer(lines, csrf, by_cookie=True), cookie
 
 
-def read_session(tokens: Sequence[Token], cookie: str, now: float) -> Viewer | None:
-    """The viewer of a session cookie; None when it is absent, forged, expired, or its token
-    is no longer in the file."""
+async def read_session(tokens: Sequence[Token], revocations: SessionRevocations, cookie: str,
+                       now: float) -> Session | None:
+    """The session of a cookie; None when parse_session refuses it or it was logged out."""
+    session = parse_session(tokens, cookie, now)
+    if session is None or await revocations.is_revoked(session.id):
+        return None
+    return session
+
+
+def parse_session(tokens: Sequence[Token], cookie: str, now: float) -> Session | None:
+    """The session of a cookie; None when it is absent, not in canonical form, forged,
+    expired, or its token is no longer in the file."""
     body, _, signature = cookie.partition(".")
-    if not body or not signature or len(cookie) > _MAX_COOKIE or not cookie.isascii():
+    if len(cookie) > _MAX_COOKIE or not _canonical(body) or not _canonical(signature):
         return None
     try:
         given = _decode(signature)
@@ -130,7 +178,8 @@ def read_session(tokens: Sequence[Token], cookie: str, now: float) -> Viewer | N
     expiry, csrf = fields.get("e"), fields.get("c")
     if not isinstance(expiry, int) or not isinstance(csrf, str) or expiry <= now:
         return None
-    return _viewer(lines, csrf, by_cookie=True)
+    return Session(_viewer(lines, csrf, by_cookie=True), hashlib.sha256(given).hexdigest(),
+                   float(expiry))
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, value: str) -> None:
@@ -149,7 +198,7 @@ def _bearer(tokens: Sequence[Token], header: str) -> Viewer:
         raise Unauthorized("the Authorization header is not of type Bearer")
     lines = matching_tokens(tokens, given.strip().encode("utf-8", "surrogatepass"))
     if not lines:
-        raise Unauthorized("invalid token")
+        raise InvalidCredentials("invalid token")
     return _viewer(lines, "", by_cookie=False)
 
 
@@ -174,3 +223,14 @@ def _encode(data: bytes) -> str:
 
 def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _canonical(text: str) -> bool:
+    """Whether `text` is unpadded base64url exactly as _encode writes it: no padding, no other
+    alphabet, no stray bits in the last character (which decoding would ignore)."""
+    if not _BASE64URL.fullmatch(text):
+        return False
+    try:
+        return _encode(_decode(text)) == text
+    except (ValueError, binascii.Error):
+        return False

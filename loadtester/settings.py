@@ -60,14 +60,21 @@ class Settings(BaseModel):
     state: str = Field(default_factory=default_state_dir)
     max_background_tasks: int = Field(default=64, ge=1)
     max_checks: int = Field(default=256, ge=1)
+    max_canaries: int = Field(default=10_000, ge=1)  # distinct canaries per token per day
     background_failures: Literal["report", "ignore"] = "report"
     kill_grace: float = Field(default=2.0, ge=0)
     shutdown_grace: float = Field(default=10.0, ge=0)
     load_workers: int = Field(default_factory=lambda: available_cpus(), ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # connections (loadtester/connections.py): 0 disables a timeout; max_connections 0 means
+    # computed from RLIMIT_NOFILE
+    read_timeout: float = Field(default=60.0, ge=0)
+    read_header_timeout: float = Field(default=10.0, ge=0)
+    max_connections: int = Field(default=0, ge=0)
     # security (all opt-in)
     token_file: str = ""
     allow_cmd: tuple[str, ...] = ()
+    allow_file_dir: tuple[str, ...] = ()  # where -D and apiKeyPath may read; none: anywhere
     trusted_proxies: tuple[str, ...] = ()
     # event forwarding
     config: str = ""
@@ -96,6 +103,14 @@ class Settings(BaseModel):
     @classmethod
     def _valid_regexps(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(valid_regexp(value) for value in values)
+
+    @field_validator("allow_file_dir")
+    @classmethod
+    def _valid_directories(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            if not value.strip() or "\0" in value:
+                raise ValueError(f"not a directory name: {value!r}")
+        return values
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from loadtester import metrics
 from loadtester.app import create_app
 from loadtester.logs import configure_logging
 from loadtester.settings import Settings
@@ -31,6 +32,13 @@ def _child_environment() -> Iterator[None]:
     child_environment.cache_clear()
     yield
     child_environment.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _load_series() -> None:
+    """Each test's load runs start below the per-canary label caps of /metrics (tests share
+    the canary podinfo.test, each with its own server's port as the target)."""
+    metrics.LOAD.clear()
 
 
 @pytest.fixture

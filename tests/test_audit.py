@@ -12,6 +12,7 @@ from loadtester.cli import main, parse_settings
 from loadtester.forwarded import client_address
 from loadtester.goregexp import compile_go, to_python
 from loadtester.keys import STATE
+from loadtester.state.base import gate_key
 from tests.conftest import ClientFactory
 
 GATE = {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "abc"}
@@ -33,7 +34,7 @@ async def test_forged_forwarded_for_is_not_the_remote(make_client: ClientFactory
     assert status == 202
     (opened,) = [log for log in logs if log["event"] == "gate opened"]
     assert opened["remote"] == "127.0.0.1" and "6.6.6.6" not in repr(opened)
-    change = await client.server.app[STATE].gates.get("podinfo.test")
+    change = await client.server.app[STATE].gates.get(gate_key("podinfo", "test"))
     assert change is not None and change.by == "127.0.0.1"
 
 
@@ -45,7 +46,7 @@ async def test_trusted_proxy_forwards_the_client(make_client: ClientFactory) -> 
         assert (await send(client, "/gate/close", GATE, forwarded))[0] == 202
     (closed,) = [log for log in logs if log["event"] == "gate closed"]
     assert (closed["remote"], closed["proxy"]) == ("203.0.113.9", "127.0.0.1")
-    change = await client.server.app[STATE].gates.get("podinfo.test")
+    change = await client.server.app[STATE].gates.get(gate_key("podinfo", "test"))
     assert change is not None and change.by == "203.0.113.9"
 
 

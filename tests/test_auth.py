@@ -15,6 +15,7 @@ from loadtester.cli import main
 from loadtester.errors import Unauthorized
 from loadtester.keys import RUNNER, STATE
 from loadtester.models import WebhookPayload
+from loadtester.state.base import gate_key
 from loadtester.tasks.base import Task, TaskResult
 from tests.conftest import ClientFactory
 from tests.test_server_process import StartService, start_service  # noqa: F401 - a fixture
@@ -69,6 +70,8 @@ def test_token_file_lines(token_file: Path) -> None:
         (f"\n# c\nteam-a {TEAM_A} bob extra\n", 3, "found 4 fields"),
         (f"Team_A {TEAM_A}\n", 1, '"Team_A" is not a Kubernetes namespace or *'),
         (f"a.b {TEAM_A}\n", 1, '"a.b" is not a Kubernetes namespace'),
+        (f"team-a {TEAM_A}\n* x\n", 2, "the token is shorter than 16 characters"),
+        ("team-a fifteen-chars-xx\nteam-b 15-characters-x\n", 2, "shorter than 16"),
     ],
 )
 def test_bad_token_file_line(tmp_path: Path, text: str, line: int, reason: str) -> None:
@@ -80,6 +83,16 @@ def test_bad_token_file_line(tmp_path: Path, text: str, line: int, reason: str) 
     message = str(error.value)
     assert message.startswith(f"token file {path} line {line}: ")
     assert reason in message and TEAM_A not in message and "\n" not in message
+
+
+def test_token_file_with_crlf_line_endings(tmp_path: Path) -> None:
+    """A token file written with CRLF line endings yields the same tokens as with LF."""
+    unix, windows = tmp_path / "unix", tmp_path / "windows"
+    unix.write_bytes(TOKENS.encode())
+    windows.write_bytes(TOKENS.replace("\n", "\r\n").encode())
+    assert b"\r\n" in windows.read_bytes()
+    assert load_token_file(str(windows)) == load_token_file(str(unix))
+    assert all(not token.secret.endswith(b"\r") for token in load_token_file(str(windows)))
 
 
 def test_empty_or_missing_token_file(tmp_path: Path) -> None:
@@ -202,7 +215,7 @@ async def test_gate_change_records_the_token_name(make_client: ClientFactory,
         assert await answer(client, "/gate/open", GATE, bearer(ADMIN)) == (202, "")
     (opened,) = [log for log in logs if log["event"] == "gate opened"]
     assert opened["by"] == "alice" and opened["remote"] == "127.0.0.1"
-    change = await client.server.app[STATE].gates.get("podinfo.team-a")
+    change = await client.server.app[STATE].gates.get(gate_key("podinfo", "team-a"))
     assert change is not None and change.by == "alice@127.0.0.1"
 
 

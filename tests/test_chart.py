@@ -245,7 +245,8 @@ def test_ha_reads_the_redis_url_from_the_secret(rendered: dict[str, list[Doc]]) 
 
 
 def test_everything_on_wires_each_feature(rendered: dict[str, list[Doc]]) -> None:
-    """Persistence, events, tokens, allowCmd and the monitoring objects each reach the pod."""
+    """Persistence, events, tokens, allowCmd, allowFileDir and the monitoring objects each
+    reach the pod."""
     docs = rendered["everything on"]
     objects = by_kind(docs)
     pod = pod_spec(docs)
@@ -262,6 +263,7 @@ def test_everything_on_wires_each_feature(rendered: dict[str, list[Doc]]) -> Non
     assert variables["LOADTESTER_TOKEN_FILE"] == "/etc/loadtester/tokens/tokens"
     assert variables["LOADTESTER_ALLOW_CMD"].splitlines() == [
         "kubectl rollout status deploy/[a-z0-9-]+", "hey .*"]
+    assert variables["LOADTESTER_ALLOW_FILE_DIR"].splitlines() == ["/etc/loadtester/bodies"]
     assert {("PodMonitor", "flagger-loadtester"), ("ServiceMonitor", "flagger-loadtester"),
             ("PrometheusRule", "flagger-loadtester"), ("NetworkPolicy", "flagger-loadtester"),
             ("ConfigMap", "flagger-loadtester-dashboard")} <= set(objects)

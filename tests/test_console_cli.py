@@ -24,7 +24,7 @@ from tests.test_server_process import (
 
 __all__ = ["start_service"]  # the fixture, used by name
 
-ADMIN, TEAM = "cli-admin-token", "cli-team-token"
+ADMIN, TEAM = "cli-admin-token-0123456789", "cli-team-token-0123456789"
 
 
 def cli(*args: str, url: str = "", env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -146,6 +146,31 @@ def test_tasks_and_cancel(start_service: StartService, tmp_path: Path) -> None:
     code, _, err = cli("tasks", "--cancel", task["id"], url=url)
     assert code == 1 and "already ended" in err
     assert cli("tasks", "--cancel", "no-such-task", url=url)[0] == 1
+
+
+def test_invisible_characters_are_escaped_in_tables(start_service: StartService,
+                                                    tmp_path: Path) -> None:
+    """A bidi override (U+202E), zero-width characters and a terminal escape in a command and
+    a checksum print as `\\u202e`, `\\u200b`, `\\u001b` in `tasks` and `status` tables."""
+    service, url = started(start_service, tmp_path)
+    checksum = "r\u202eev-1\u200b"
+    command = "sleep 30 # \u202egnp.exe\u200b\x1b[2J"
+    body = {**GATE, "checksum": checksum, "metadata": {"type": "cmd", "cmd": command}}
+    assert post(service.port, "/", body) == 202
+    deadline = time.monotonic() + 15
+    while not (tasks := json.loads(cli("tasks", url=url)[1])["tasks"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert tasks[0]["description"] == command  # the JSON output keeps the data as it is
+    raw = ("\u202e", "\u200b", "\x1b")
+    code, out, _ = cli("tasks", "-o", "table", url=url)
+    assert code == 0 and "sleep 30 # \\u202egnp.exe\\u200b\\u001b[2J" in out
+    assert not any(char in out for char in raw)
+    code, out, _ = cli("status", "-o", "table", url=url)
+    assert code == 0 and "r\\u202eev-1\\u200b" in out
+    assert not any(char in out for char in raw)
+    code, out, _ = cli("tasks", "--cancel", tasks[0]["id"], "-o", "table", url=url)
+    assert code == 0 and out.strip().endswith("sleep 30 # \\u202egnp.exe\\u200b\\u001b[2J")
 
 
 def test_exit_codes_without_service(tmp_path: Path) -> None:

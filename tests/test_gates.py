@@ -167,9 +167,11 @@ async def test_check_without_payload(make_client: ClientFactory) -> None:
 
 
 def test_keys() -> None:
-    """The Go service's keys: name.namespace and rollback.name.namespace."""
-    assert gate_key("podinfo", "test") == "podinfo.test"
-    assert rollback_key("podinfo", "test") == "rollback.podinfo.test"
+    """Gate and rollback keys: kind, then namespace, then name (not the Go service's
+    `name.namespace`, where the gate of `rollback.x` was the rollback of `x`)."""
+    assert gate_key("podinfo", "test") == "gate:test/podinfo"
+    assert rollback_key("podinfo", "test") == "rollback:test/podinfo"
+    assert gate_key("rollback.podinfo", "test") != rollback_key("podinfo", "test")
 
 
 async def test_sqlite_store_survives_reopen(tmp_path: Path) -> None:

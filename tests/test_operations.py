@@ -9,7 +9,7 @@ from typing import Any
 
 from loadtester.keys import RUNNER, STATE
 from loadtester.operations import cancel_task, change_gate
-from loadtester.state.base import State, TaskRecord
+from loadtester.state.base import State, TaskRecord, gate_key
 from loadtester.tasks.runner import stored_key
 from tests.conftest import ClientFactory
 from tests.loadgen.servers import CountingServer, Reply
@@ -46,7 +46,7 @@ async def test_curl_gate_switches_are_audited(make_client: ClientFactory) -> Non
     assert [(e.action, e.who, e.peer, e.revision) for e in entries] == [
         ("rollback-close", "anonymous", "127.0.0.1", ""),
         ("gate-open", "anonymous", "127.0.0.1", "")]
-    change = await state_of(client).gates.get("podinfo.test")
+    change = await state_of(client).gates.get(gate_key("podinfo", "test"))
     assert change is not None and change.is_open and not change.bound
     assert await post(client, {**GATE, "checksum": "other"}, "/gate/check") == (200, "Approved")
 

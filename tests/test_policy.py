@@ -31,7 +31,8 @@ async def answer(client: Any, body: dict[str, Any]) -> tuple[int, str]:
 
 
 def test_command_of_each_type() -> None:
-    """Shell types are matched on cmd; tools on `<type> <cmd>`; other types run no command."""
+    """Shell types are matched on cmd; tools and load on `<type> <cmd>`; a load scenario's
+    URLs are matched once it is read; other types run no command."""
     def of(**metadata: str) -> str | None:
         return command_of(WebhookPayload(name="p", namespace="t", metadata=metadata))
 
@@ -39,7 +40,9 @@ def test_command_of_each_type() -> None:
     assert of(type="bash", cmd="echo hi") == "echo hi"
     assert of(type="helmv3", cmd="test podinfo") == "helmv3 test podinfo"
     assert of(type="kubectl", cmd="get pods") == "kubectl get pods"
-    assert of(type="load", cmd="hey -z 1m http://x/") is None
+    assert of(type="load", cmd="hey -z 1m http://x/") == "load hey -z 1m http://x/"
+    assert of(type="load", url="http://x/") is None
+    assert of(type="load", cmd="hey http://x/", scenario="requests: []") is None
     assert of(type="concord", server="http://c") is None
     assert of(type="bash") is None
 

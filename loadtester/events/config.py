@@ -41,7 +41,7 @@ AnySinkOptions = Annotated[
     | WebhookOptions | AlertmanagerOptions,
     Field(discriminator="type"),
 ]
-__all__ = ["ConfigError", "EventConfig", "load_event_config"]
+__all__ = ["ConfigError", "EventConfig", "load_event_config", "secret_files"]
 # flag field -> (sink type, sink name)
 FLAG_SINKS = {
     "slack_url": "slack", "msteams_url": "msteams", "discord_url": "discord",
@@ -283,3 +283,22 @@ def load_event_config(settings: Settings) -> EventConfig:
         concurrency=wanted.concurrency,
     )
     return EventConfig(sinks, routes, delivery)
+
+
+def secret_files(config: str) -> tuple[str, ...]:
+    """The files the -config file `config` reads secrets from (`url_file`, `token_file`,
+    `header_files`); none when it cannot be read (start-up refuses such a config anyway)."""
+    if not config:
+        return ()
+    try:
+        model = _model(*read_yaml(config))
+    except ConfigError:
+        return ()
+    paths: list[str] = []
+    for options in model.sinks.values():
+        paths.append(options.url_file)
+        if isinstance(options, SlackOptions):
+            paths.append(options.token_file)
+        if isinstance(options, WebhookOptions):
+            paths.extend(options.header_files.values())
+    return tuple(path for path in paths if path)

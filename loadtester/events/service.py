@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +23,9 @@ from loadtester.settings import Settings
 from loadtester.state.base import Enqueued, EventQueue
 
 NO_SINKS = "no event sinks configured: events are accepted and dropped"
+Prepare = Callable[[WebhookPayload, str], tuple[Event, str]]
+# how receive() calls a Prepare: inline, or in a parser thread for a large payload
+Runner = Callable[[Prepare, WebhookPayload, str], Awaitable[tuple[Event, str]]]
 _DROP_WARNING_INTERVAL = 60.0  # seconds between two "event dropped" warnings
 
 
@@ -32,6 +35,14 @@ class Receipt:
 
     event: Event
     stored: Enqueued
+
+
+def prepare_event(payload: WebhookPayload, target: str) -> tuple[Event, str]:
+    """The payload's event (InvalidPayload if it is not one), with its JSON built, and its
+    identity for ``target``: the work on the payload's metadata, done where ``run`` says."""
+    event = Event.from_payload(payload)
+    event.to_json()
+    return event, event.identity(target)
 
 
 class EventService:
@@ -45,10 +56,15 @@ class EventService:
         self._dropped = 0  # events dropped since the last warning
         self._drop_warned = -_DROP_WARNING_INTERVAL  # monotonic time of the last warning
 
-    async def receive(self, payload: WebhookPayload, only: str | None = None) -> Receipt:
-        """Store the event for its sinks (or for sink `only`); raise InvalidPayload, NotFound."""
+    async def receive(self, payload: WebhookPayload, only: str | None = None,
+                      run: Runner | None = None) -> Receipt:
+        """Store the event for its sinks (or for sink `only`); raise InvalidPayload, NotFound.
+        `run` checks the event and builds its identity and JSON (inline if not given)."""
         targets = [self.router.sink(only)] if only is not None else None
-        event = Event.from_payload(payload)
+        if run is None:
+            event, identity = prepare_event(payload, only or "")
+        else:
+            event, identity = await run(prepare_event, payload, only or "")
         phase_label = event.phase if event.phase in PHASES else "other"  # bounded label
         metrics.EVENTS_RECEIVED.labels(event.event_type, phase_label).inc()
         if targets is None:
@@ -56,7 +72,7 @@ class EventService:
         else:
             targets = [sink for sink in targets if sink.accepts(event)]
         names = [sink.name for sink in targets]
-        stored = await self.queue.enqueue(event, names, event.identity(only or ""),
+        stored = await self.queue.enqueue(event, names, identity,
                                           self.config.delivery.fold_window, time.time())
         log = get_logger(canary=event.name, namespace=event.namespace, phase=event.phase,
                          type=event.event_type)

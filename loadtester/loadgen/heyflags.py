@@ -15,6 +15,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from loadtester.durations import parse_go_duration
+from loadtester.excerpt import excerpt
 from loadtester.loadgen.spec import (
     DEFAULT_CONCURRENCY,
     DEFAULT_REQUESTS,
@@ -71,7 +72,7 @@ def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozens
         name, has_value, value = name.partition("=")
         if name in _BOOL_FLAGS:
             if has_value and value.lower() not in ("true", "false", "1", "0", "t", "f"):
-                raise LoadSpecError(f"invalid boolean value {value!r} for flag -{name}")
+                raise LoadSpecError(f"invalid boolean value {excerpt(value)} for flag -{name}")
             if not has_value or value.lower() in ("true", "1", "t"):
                 args.bools.add(name)
             else:
@@ -93,7 +94,7 @@ def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozens
             return args
         raise LoadSpecError("missing URL")
     if len(rest) > 1:
-        raise LoadSpecError(f"unexpected argument {rest[1]!r} after the URL")
+        raise LoadSpecError(f"unexpected argument {excerpt(rest[1])} after the URL")
     args.url = rest[0]
     return args
 
@@ -150,7 +151,7 @@ def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
     for text in args.headers:
         match = _HEADER.match(text)
         if match is None:
-            raise LoadSpecError(f"invalid value for flag -H: {text!r} is not 'Name: value'")
+            raise LoadSpecError(f"invalid value for flag -H: {excerpt(text)} is not 'Name: value'")
         headers.append((match.group(1), match.group(2)))
     body = encode_body(v.get("d", ""), "flag -d")
     if "D" in v and read_body_file:
@@ -224,7 +225,7 @@ def _int_flag(values: dict[str, str], name: str, default: int) -> int:
         return int(values[name], 0)
     except ValueError:
         raise LoadSpecError(
-            f"invalid value {values[name]!r} for flag -{name}: not an integer"
+            f"invalid value {excerpt(values[name])} for flag -{name}: not an integer"
         ) from None
 
 
@@ -235,8 +236,8 @@ def _float_flag(values: dict[str, str], name: str, default: float) -> float:
         value = float(values[name])
     except ValueError:
         raise LoadSpecError(
-            f"invalid value {values[name]!r} for flag -{name}: not a number"
+            f"invalid value {excerpt(values[name])} for flag -{name}: not a number"
         ) from None
     if not 0 <= value < float("inf"):
-        raise LoadSpecError(f"invalid value {values[name]!r} for flag -{name}: must be >= 0")
+        raise LoadSpecError(f"invalid value {excerpt(values[name])} for flag -{name}: must be >= 0")
     return value

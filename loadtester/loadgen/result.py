@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadtester.durations import format_duration
+from loadtester.excerpt import excerpt
 from loadtester.loadgen.histogram import Histogram
 from loadtester.loadgen.spec import LoadSpecError, metadata_duration, metadata_number
 
@@ -282,7 +283,7 @@ class Thresholds:
         max_error_rate = metadata_number(metadata, "maxErrorRate", None)
         if max_error_rate is not None and max_error_rate > 100:
             raise LoadSpecError(f"metadata maxErrorRate is a percentage: at most 100, got "
-                                f"{metadata['maxErrorRate']!r}")
+                                f"{excerpt(metadata['maxErrorRate'])}")
         return cls(
             max_error_rate=max_error_rate,
             max_p50=metadata_duration(metadata, "maxP50", None, bare_unit=0.001),

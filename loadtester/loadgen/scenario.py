@@ -33,16 +33,24 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 
 from loadtester.durations import format_duration
+from loadtester.excerpt import cut, excerpt
 from loadtester.goregexp import to_python
+from loadtester.loadgen.boundedyaml import DocumentRefused, TooManyItems, load_bounded
 from loadtester.loadgen.result import Thresholds
 from loadtester.loadgen.spec import LoadSpec, LoadSpecError, encode_body, metadata_duration
 from loadtester.loadgen.stages import Profile, parse_stages
 
-__all__ = ["BODY_CHECK_CAP", "Endpoint", "Mix", "MixRequest", "Scenario", "interleave",
-           "parse_scenario", "scenario_spec", "with_stages"]
+__all__ = ["BODY_CHECK_CAP", "MAX_REQUESTS", "MAX_SCENARIO_BYTES", "Endpoint", "Mix",
+           "MixRequest", "Scenario", "interleave", "parse_scenario", "scenario_spec",
+           "with_stages"]
 
 BODY_CHECK_CAP = 64 * 1024  # a body check reads at most this much of each answer's body
 MAX_REQUESTS = 100
+MAX_SCENARIO_BYTES = 256 * 1024
+# what reading a YAML scenario may build: 100 requests of 20 headers each is ~6 000 values;
+# 20 000 take ~0.1 s, where a 256 KiB flow list of 130 000 would take 0.6 s
+MAX_VALUES = 20_000
+MAX_DEPTH = 16
 MAX_PERIOD = 10_000  # sum of the weights over their common divisor
 _REQUEST_KEYS = ("name", "method", "url", "headers", "body", "weight", "expect", "thresholds")
 _EXPECT_KEYS = ("status", "body", "maxLatency")
@@ -129,16 +137,14 @@ class Scenario:
 
 
 def parse_scenario(text: str, base_url: str | None = None) -> Scenario:
-    """Read a scenario; a request URL that is a path is resolved against ``base_url``."""
-    try:
-        doc = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        raise LoadSpecError(f"scenario is not valid JSON: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "cannot be read"
-        raise LoadSpecError(f"scenario is not valid YAML or JSON: {problem}{where}") from None
+    """Read a scenario; a request URL that is a path is resolved against ``base_url``.
+
+    At a bounded cost: at most 256 KiB of text, 100 requests, and YAML without anchors or
+    aliases, of at most 20 000 values (see boundedyaml)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SCENARIO_BYTES:
+        raise LoadSpecError(f"scenario is {size} bytes: at most {MAX_SCENARIO_BYTES} (256 KiB)")
+    doc = _read_document(text)
     if not isinstance(doc, dict):
         raise LoadSpecError("scenario must be a mapping with requests (and optional stages)")
     _no_unknown(doc, ("stages", "requests"), "scenario")
@@ -153,11 +159,37 @@ def parse_scenario(text: str, base_url: str | None = None) -> Scenario:
     seen: set[str] = set()
     for k, request in enumerate(requests):
         if request.name in seen:
-            raise LoadSpecError(f"scenario requests[{k}]: {request.name!r} names two requests;"
+            raise LoadSpecError(f"scenario requests[{k}]: {excerpt(request.name)} names two "
+                                "requests;"
                                 " give each a distinct name")
         seen.add(request.name)
     _period([r.weight for r in requests])
     return Scenario(requests, stages)
+
+
+def _read_document(text: str) -> Any:
+    """The scenario's JSON or YAML document; LoadSpecError saying why it cannot be read."""
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        return load_bounded(text, max_nodes=MAX_VALUES, max_depth=MAX_DEPTH,
+                            max_items={"requests": MAX_REQUESTS})
+    except json.JSONDecodeError as exc:
+        raise LoadSpecError(f"scenario is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise LoadSpecError("scenario is nested too deeply") from None
+    except TooManyItems:
+        raise LoadSpecError(f"scenario has more than {MAX_REQUESTS} requests: at most "
+                            f"{MAX_REQUESTS}") from None
+    except DocumentRefused as exc:
+        raise LoadSpecError(f"scenario: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be read"
+        # libyaml's and PyYAML's problems quote what they stumbled on
+        raise LoadSpecError(f"scenario is not valid YAML or JSON: {cut(problem)}{where}") \
+            from None
 
 
 def with_stages(spec: LoadSpec, profile: Profile) -> LoadSpec:
@@ -265,19 +297,19 @@ def _request(item: Any, where: str, base_url: str | None) -> RequestDoc:
         raise LoadSpecError(f"{where}: url is required")
     if not urlsplit(url).scheme:
         if not base_url:
-            raise LoadSpecError(f"{where}: url {url!r} is a path and no url is given to "
+            raise LoadSpecError(f"{where}: url {excerpt(url)} is a path and no url is given to "
                                 "resolve it against")
         url = urljoin(base_url, url)
     method = _text(item.get("method", "GET"), f"{where} method").strip().upper() or "GET"
     headers = item.get("headers") or {}
     if not isinstance(headers, dict):
         raise LoadSpecError(f"{where} headers must be a mapping of header name to value")
-    pairs = tuple((str(k), _text(v, f"{where} header {k}")) for k, v in headers.items())
+    pairs = tuple((str(k), _text(v, f"{where} header {cut(str(k))}")) for k, v in headers.items())
     body = encode_body(_text(item.get("body", ""), f"{where} body"), f"{where} body")
     weight = item.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1_000_000:
         raise LoadSpecError(f"{where}: weight must be a whole number from 1 to 1000000, got "
-                            f"{weight!r}")
+                            f"{excerpt(weight)}")
     try:  # the checks LoadSpec makes of a URL, method and headers
         LoadSpec(url=url, method=method, headers=pairs, body=body)
     except LoadSpecError as exc:
@@ -305,7 +337,7 @@ def _expect(value: Any, where: str) -> tuple[frozenset[int] | None, str | None, 
         if not codes or not all(isinstance(c, int) and not isinstance(c, bool)
                                 and 100 <= c <= 999 for c in codes):
             raise LoadSpecError(f"{where} status must be a list of HTTP status codes, got "
-                                f"{value['status']!r}")
+                                f"{excerpt(value['status'])}")
         status = frozenset(codes)
     body = None
     if "body" in value:
@@ -313,7 +345,7 @@ def _expect(value: Any, where: str) -> tuple[frozenset[int] | None, str | None, 
         try:
             re.compile(to_python(body).encode())
         except re.error as exc:
-            raise LoadSpecError(f"{where} body: invalid regexp {body!r}: {exc}") from None
+            raise LoadSpecError(f"{where} body: invalid regexp {excerpt(body)}: {exc}") from None
     max_latency = None
     if "maxLatency" in value:
         try:
@@ -340,12 +372,13 @@ def _thresholds(value: Any, where: str) -> Thresholds | None:
 def _no_unknown(doc: Mapping[Any, Any], known: tuple[str, ...], where: str) -> None:
     for key in doc:
         if key not in known:
-            raise LoadSpecError(f"{where}: unknown key {str(key)!r} (known: {', '.join(known)})")
+            raise LoadSpecError(f"{where}: unknown key {excerpt(str(key))} "
+                                f"(known: {', '.join(known)})")
 
 
 def _text(value: Any, what: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None or isinstance(value, list | dict):
-        raise LoadSpecError(f"{what} must be a string, got {value!r}")
+        raise LoadSpecError(f"{what} must be a string, got {excerpt(value)}")
     return str(value)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadtester.durations import MAX_DURATION, parse_go_duration
+from loadtester.excerpt import cut, excerpt
 
 if TYPE_CHECKING:
     from loadtester.loadgen.scenario import Mix
@@ -68,11 +69,11 @@ class LoadSpec:
             parts = urlsplit(self.url)
             parts.port  # noqa: B018 - validates the port
         except ValueError as exc:
-            raise LoadSpecError(f"url {self.url!r}: {exc}") from None
+            raise LoadSpecError(f"url {excerpt(self.url)}: {cut(str(exc), 80)}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LoadSpecError(f"url {self.url!r} is not an http:// or https:// URL")
+            raise LoadSpecError(f"url {excerpt(self.url)} is not an http:// or https:// URL")
         if not self.method or not self.method.isascii() or not self.method.isalpha():
-            raise LoadSpecError(f"method {self.method!r} is not an HTTP method")
+            raise LoadSpecError(f"method {excerpt(self.method)} is not an HTTP method")
         _check_text("url", self.url, _URL_BAD)
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise LoadSpecError(
@@ -92,8 +93,8 @@ class LoadSpec:
                 raise LoadSpecError(f"{what} must be a finite number, got {number}")
         for name, value in self.headers:
             if not _TOKEN.fullmatch(name):
-                raise LoadSpecError(f"invalid header name {name!r}")
-            _check_text(f"header {name}", value, _HEADER_VALUE_BAD)
+                raise LoadSpecError(f"invalid header name {excerpt(name)}")
+            _check_text(f"header {cut(name)}", value, _HEADER_VALUE_BAD)
         for what, text in (("host", self.host), ("user agent", self.user_agent),
                            ("content type", self.content_type), ("accept", self.accept)):
             if text is not None:
@@ -170,7 +171,8 @@ class LoadSpec:
         requests = _int(metadata, "requests", None, minimum=1)
         duration = metadata_duration(metadata, "duration", None)
         if duration is not None and duration <= 0:
-            raise LoadSpecError(f"metadata duration must be positive, got {metadata['duration']!r}")
+            raise LoadSpecError(f"metadata duration must be positive, got "
+                                f"{excerpt(metadata['duration'])}")
         total = requests if requests is not None else DEFAULT_REQUESTS
         if duration is None:
             concurrency = min(concurrency, total)
@@ -236,7 +238,7 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
             continue
         name, sep, value = line.partition(":")
         if not sep or not name.strip():
-            raise LoadSpecError(f"metadata headers: {line.strip()!r} is not 'Name: value'")
+            raise LoadSpecError(f"metadata headers: {excerpt(line.strip())} is not 'Name: value'")
         headers.append((name.strip(), value.strip()))
     return tuple(headers)
 
@@ -248,7 +250,7 @@ def _int(metadata: Mapping[str, str], key: str, default: int | None, minimum: in
     try:
         value = int(text)
     except ValueError:
-        raise LoadSpecError(f"metadata {key} {text!r} is not an integer") from None
+        raise LoadSpecError(f"metadata {key} {excerpt(text)} is not an integer") from None
     if value < minimum:
         raise LoadSpecError(f"metadata {key} must be at least {minimum}, got {value}")
     return value
@@ -262,9 +264,9 @@ def metadata_number(metadata: Mapping[str, str], key: str, default: float | None
     try:
         value = float(text)
     except ValueError:
-        raise LoadSpecError(f"metadata {key} {text!r} is not a number") from None
+        raise LoadSpecError(f"metadata {key} {excerpt(text)} is not a number") from None
     if not value >= 0 or value == float("inf"):
-        raise LoadSpecError(f"metadata {key} must be a finite number >= 0, got {text!r}")
+        raise LoadSpecError(f"metadata {key} must be a finite number >= 0, got {excerpt(text)}")
     return value
 
 
@@ -283,5 +285,6 @@ def metadata_duration(
         except ValueError as exc:
             raise LoadSpecError(f"metadata {key}: {exc}") from None
     if not 0 <= value <= MAX_DURATION:
-        raise LoadSpecError(f"metadata {key} must be a finite duration >= 0, got {text!r}")
+        raise LoadSpecError(f"metadata {key} must be a finite duration >= 0, got "
+                            f"{excerpt(text)}")
     return value

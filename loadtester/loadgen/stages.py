@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtester.durations import MAX_DURATION, format_duration, parse_go_duration
+from loadtester.durations import MAX_DURATION, QUOTED, format_duration, parse_go_duration
+from loadtester.excerpt import excerpt
 from loadtester.loadgen.spec import LoadSpecError
 
 __all__ = ["MAX_STAGES", "Profile", "Stage", "parse_stages"]
@@ -131,7 +132,8 @@ def parse_stages(value: Any, what: str = "stages") -> Profile:
     stages: list[Stage] = []
     for index, item in enumerate(items):
         previous = stages[-1].end if stages else 0.0
-        where = f"{what} {str(item).strip()!r}" if isinstance(value, str) else f"{what}[{index}]"
+        where = (f"{what} {excerpt(str(item).strip(), QUOTED)}" if isinstance(value, str)
+                 else f"{what}[{index}]")
         stages.append(_stage(item, previous, where))
     profile = Profile(tuple(stages))
     if profile.duration > MAX_DURATION:
@@ -155,7 +157,7 @@ def _stage(item: Any, previous: float, where: str) -> Stage:
         known = {"duration", "target", "rate", "from", "to"}
         unknown = sorted(str(k) for k in item if k not in known)
         if unknown:
-            raise LoadSpecError(f"{where}: unknown key {unknown[0]!r} (known: duration, "
+            raise LoadSpecError(f"{where}: unknown key {excerpt(unknown[0])} (known: duration, "
                                 "target, rate, from, to)")
         if "duration" not in item:
             raise LoadSpecError(f"{where}: duration is required")
@@ -176,9 +178,9 @@ def _duration(value: Any, where: str) -> float:
     try:
         seconds = parse_go_duration(text)
     except ValueError as exc:
-        raise LoadSpecError(f"{where}: duration {text!r}: {exc}") from None
+        raise LoadSpecError(f"{where}: duration {excerpt(text, QUOTED)}: {exc}") from None
     if not 0 < seconds <= MAX_DURATION:
-        raise LoadSpecError(f"{where}: duration {text!r} must be positive")
+        raise LoadSpecError(f"{where}: duration {excerpt(text, QUOTED)} must be positive")
     return seconds
 
 
@@ -189,7 +191,8 @@ def _rate(value: Any, where: str) -> float:
     try:
         rate = float(text)
     except ValueError:
-        raise LoadSpecError(f"{where}: rate {text!r} is not a number") from None
+        raise LoadSpecError(f"{where}: rate {excerpt(text, QUOTED)} is not a number") from None
     if not 0 <= rate <= MAX_RATE:
-        raise LoadSpecError(f"{where}: rate {text!r} must be between 0 and {MAX_RATE:g}")
+        raise LoadSpecError(f"{where}: rate {excerpt(text, QUOTED)} must be between 0 and "
+                            f"{MAX_RATE:g}")
     return rate

@@ -7,20 +7,24 @@ from collections.abc import AsyncIterator
 from aiohttp import hdrs, web
 
 from loadtester.auth import TOKEN_KEY, Authorizer, load_token_file
-from loadtester.errors import BadRequest, PayloadTooLarge, Unauthorized
+from loadtester.errors import BadRequest, PayloadTooLarge, TooManyFailures, Unauthorized
 from loadtester.forwarded import client_address
-from loadtester.keys import AUTHORIZER, SETTINGS
+from loadtester.keys import AUTH_FAILURES, AUTHORIZER, SETTINGS
 from loadtester.logs import get_logger
 from loadtester.models import (
     WebhookPayload,
     may_hold_surrogates,
     parse_payload,
+    quote,
     refuse_lone_surrogates,
     validate_payload,
 )
+from loadtester.offloop import is_large, parse
+from loadtester.state.admission import GLOBAL_ACCOUNT
 
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, str])  # the canary, for the log line
 CALLER = web.RequestKey("caller", str)  # the name on the token line that let the request in
+ACCOUNT = web.RequestKey("account", str)  # whom -max-canaries counts the request's canary for
 
 
 def client_peer(request: web.Request) -> tuple[str, str]:
@@ -47,11 +51,14 @@ async def read_payload(request: web.Request, *, header_token: bool = False,
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         raise PayloadTooLarge(f"request body larger than {limit} bytes") from None
-    payload = parse_payload(body)
+    large = is_large(len(body))  # then parsed and checked beside the event loop
+    payload = await parse(request.app, large, parse_payload, body)
     request[LOG_FIELDS] = payload.log_fields()
     check_text = may_hold_surrogates(body)
     if check_text:  # the one string the authorizer encodes: no lone surrogate may reach it
         refuse_lone_surrogates({TOKEN_KEY: (payload.metadata or {}).get(TOKEN_KEY, "")})
+    if request.app[AUTHORIZER].tokens is not None:
+        _refuse_throttled(request, payload.namespace)
     try:
         grant = request.app[AUTHORIZER].authorize(
             payload, request.headers.get(hdrs.AUTHORIZATION), header_only=header_token
@@ -63,9 +70,23 @@ async def read_payload(request: web.Request, *, header_token: bool = False,
         raise
     if needs_metadata and not payload.metadata:
         raise BadRequest("metadata not found in payload")
-    validate_payload(grant.payload, names_required=names_required, check_text=check_text)
+    await parse(request.app, large, validate_payload, grant.payload,
+                names_required=names_required, check_text=check_text)
     request[CALLER] = grant.caller
+    request[ACCOUNT] = grant.account or GLOBAL_ACCOUNT
     return grant.payload
+
+
+def _refuse_throttled(request: web.Request, namespace: str) -> None:
+    """TooManyFailures when this peer failed too often with tokens of `namespace` (checked
+    before the token is, so a right one tells a guesser nothing)."""
+    throttle = request.app[AUTH_FAILURES]
+    if throttle.shutting_out():
+        wait = throttle.retry_after(client_peer(request)[0], namespace)
+        if wait:
+            raise TooManyFailures(f"too many failed token checks for namespace "
+                                  f"{quote(namespace)} from this address; try again in "
+                                  f"{wait} s", wait)
 
 
 async def authorization(app: web.Application) -> AsyncIterator[None]:

@@ -2,7 +2,8 @@
 
 Every answer is JSON, errors too (`{"error": "..."}`, rendered by app.answer_errors). A caller
 is identified by sessions.identify(); a namespace-bound token sees its namespace only: another
-namespace's canary is a 404 when read, filtered out of lists, and a 403 when acted on.
+namespace's canary is a 404 when read, filtered out of lists, and a 403 when acted on; another
+namespace's task is a 404, as a missing one, so that task ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from aiohttp import hdrs, web
@@ -21,27 +22,34 @@ from aiohttp import hdrs, web
 from loadtester import api_views
 from loadtester.errors import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
 from loadtester.keys import AUTHORIZER, STATE
-from loadtester.models import is_name, is_namespace, quote
+from loadtester.models import MAX_CHECKSUM, is_name, is_namespace, quote
 from loadtester.operations import cancel_task, change_gate
 from loadtester.routes import LOG_FIELDS, client_peer
 from loadtester.sessions import (
     OPEN_VIEWER,
-    SESSION_COOKIE,
     Viewer,
     clear_session_cookie,
     current_session,
     identify,
     log_in,
+    log_out,
     set_session_cookie,
 )
 from loadtester.state.base import KEEP_HISTORY, CanaryRecord, gate_key
+from loadtester.state.pages import BadCursor, CanaryCursor
 
 API_PREFIX = "/api/v1/"
 MAX_LIMIT = 1000
-MAX_CHECKSUM = 256
+CANARY_PAGE = 50  # canaries per page unless ?limit= says otherwise
+MAX_CANARY_PAGE = 500
+# canaries read at once for the answers of all requests together: each takes ~4 store calls,
+# and Redis' connection pool (100) is shared with Flagger's gate checks
+READS_AT_ONCE = 8
+_READ_SLOTS = web.AppKey("api_read_slots", asyncio.Semaphore)
 MAX_TOKEN = 4096
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = dict[str, Any]
+T = TypeVar("T")
 
 
 @functools.cache
@@ -59,7 +67,7 @@ async def openapi(_request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     """Whether a login is needed and who the session cookie (if any) belongs to."""
     required = request.app[AUTHORIZER].tokens is not None
-    viewer = current_session(request)
+    viewer = await current_session(request)
     if viewer is None:
         return web.json_response({"required": required, "authenticated": False,
                                   "namespace": "", "name": "", "csrf": ""})
@@ -85,9 +93,8 @@ async def post_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
-    """Log out: the browser drops the cookie."""
-    if request.cookies.get(SESSION_COOKIE) and current_session(request) is not None:
-        identify(request)  # a live session's logout needs its CSRF header, as every change
+    """Log out: the session is revoked on every replica and the browser drops the cookie."""
+    await log_out(request)
     response = web.json_response({"authenticated": False})
     clear_session_cookie(response)
     return response
@@ -95,23 +102,33 @@ async def delete_session(request: web.Request) -> web.Response:
 
 async def get_service(request: web.Request) -> web.Response:
     """What the service runs on: the state store in use (the console shows it)."""
-    identify(request)
+    await identify(request)
     return web.json_response({"store": api_views.store_view(request.app[STATE])})
 
 
 async def list_canaries(request: web.Request) -> web.Response:
-    """Canaries seen in the last KEEP_HISTORY, newest first."""
-    viewer = identify(request)
+    """A page of the canaries seen in the last KEEP_HISTORY, the last seen first; `next` is
+    the cursor of the page after it (null on the last page)."""
+    viewer = await identify(request)
+    limit = _limit(request, CANARY_PAGE, MAX_CANARY_PAGE)
+    after = _cursor(request)
     state = request.app[STATE]
-    records = await state.history.canaries(time.time() - KEEP_HISTORY)
-    visible = [record for record in records if viewer.sees(record.namespace)]
-    views = await asyncio.gather(*(api_views.canary_view(state, record) for record in visible))
-    return web.json_response({"canaries": list(views)})
+    namespaces = None if viewer.sees_all else viewer.namespaces
+    # one more than the page: whether a next page exists
+    records = await state.history.canary_page(time.time() - KEEP_HISTORY, limit + 1, after,
+                                              namespaces)
+    page = records[:limit]
+    following = None
+    if len(records) > limit:
+        last = page[-1]
+        following = CanaryCursor(last.last_seen, last.namespace, last.name).encode()
+    views = await _bounded(request, [api_views.canary_view(state, record) for record in page])
+    return web.json_response({"canaries": views, "next": following})
 
 
 async def get_canary(request: web.Request) -> web.Response:
     """One canary with its history: tasks, events and audit entries."""
-    viewer = identify(request)
+    viewer = await identify(request)
     record = await _visible_canary(request, viewer)
     view = await api_views.canary_view(request.app[STATE], record, detail=True)
     return web.json_response(view)
@@ -119,7 +136,7 @@ async def get_canary(request: web.Request) -> web.Response:
 
 async def get_gates(request: web.Request) -> web.Response:
     """The canary's gates, and whether /gate/check passes for its current revision."""
-    viewer = identify(request)
+    viewer = await identify(request)
     record = await _visible_canary(request, viewer)
     state = request.app[STATE]
     view = await api_views.gates_view(state, record.name, record.namespace)
@@ -131,7 +148,7 @@ async def get_gates(request: web.Request) -> web.Response:
 def _switch(gate: str, is_open: bool) -> Handler:
     async def switch(request: web.Request) -> web.Response:
         """Open (bound to a revision) or close a canary's gate or rollback gate."""
-        viewer = identify(request)
+        viewer = await identify(request)
         name, namespace = _canary_names(request)
         if not viewer.sees(namespace):
             raise Forbidden(f"the token may not act on namespace {quote(namespace)}")
@@ -154,7 +171,7 @@ def _switch(gate: str, is_open: bool) -> Handler:
 
 async def list_tasks(request: web.Request) -> web.Response:
     """Task runs, newest first: of a namespace or canary, running ones only or all."""
-    viewer = identify(request)
+    viewer = await identify(request)
     namespace, name = _filters(request)
     limit = _limit(request, 50)
     running = _running(request)
@@ -172,14 +189,13 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 async def post_cancel(request: web.Request) -> web.Response:
     """Cancel a running background task, here or on the replica running it."""
-    viewer = identify(request)
+    viewer = await identify(request)
     task_id = request.match_info["id"]
     record = await request.app[STATE].history.task(task_id)
-    if record is None:
+    # another namespace's task is not told apart from a missing one: ids cannot be probed
+    if record is None or not viewer.sees(record.namespace):
         raise NotFound(f"no task {quote(task_id)}")
     request[LOG_FIELDS] = {"canary": record.name, "namespace": record.namespace}
-    if not viewer.sees(record.namespace):
-        raise Forbidden(f"the token may not act on namespace {quote(record.namespace)}")
     if record.outcome != api_views.RUNNING:
         raise Conflict(f"task {quote(task_id)} already ended ({record.outcome})")
     if not record.background:
@@ -193,8 +209,9 @@ async def post_cancel(request: web.Request) -> web.Response:
 
 
 async def list_events(request: web.Request) -> web.Response:
-    """Events, newest first, with their delivery state per sink."""
-    viewer = identify(request)
+    """Events, newest first, with their delivery state per sink: of one canary, or of the
+    MAX_CANARY_PAGE canaries seen last (an event makes its canary seen)."""
+    viewer = await identify(request)
     namespace, name = _filters(request)
     limit = _limit(request, 50)
     state = request.app[STATE]
@@ -202,12 +219,14 @@ async def list_events(request: web.Request) -> web.Response:
     if name and namespace:
         canaries = [(name, namespace)]
     else:
-        records = await state.history.canaries(time.time() - KEEP_HISTORY)
+        scope = (frozenset({namespace}) if namespace
+                 else None if viewer.sees_all else viewer.namespaces)
+        records = await state.history.canary_page(time.time() - KEEP_HISTORY,
+                                                  MAX_CANARY_PAGE, None, scope)
         canaries = [(record.name, record.namespace) for record in records
-                    if (not namespace or record.namespace == namespace)
-                    and (not name or record.name == name)]
+                    if not name or record.name == name]
     canaries = [(n, ns) for n, ns in canaries if viewer.sees(ns)]
-    found = await asyncio.gather(*(state.events.history(n, ns, limit) for n, ns in canaries))
+    found = await _bounded(request, [state.events.history(n, ns, limit) for n, ns in canaries])
     events = sorted((event for batch in found for event in batch),
                     key=lambda event: event.received_at, reverse=True)[:limit]
     return web.json_response(
@@ -216,7 +235,7 @@ async def list_events(request: web.Request) -> web.Response:
 
 async def list_audit(request: web.Request) -> web.Response:
     """Audit entries, newest first."""
-    viewer = identify(request)
+    viewer = await identify(request)
     namespace, name = _filters(request)
     limit = _limit(request, 100)
     if namespace and not viewer.sees(namespace):
@@ -227,6 +246,17 @@ async def list_audit(request: web.Request) -> web.Response:
     views = [api_views.audit_view(entry) for entry in entries
              if viewer.sees(entry.namespace) and (not name or entry.name == name)]
     return web.json_response({"entries": views[:limit]})
+
+
+async def _bounded(request: web.Request, reads: list[Awaitable[T]]) -> list[T]:
+    """The results of `reads`, READS_AT_ONCE of them (over every request) at a time."""
+    slots = request.app[_READ_SLOTS]
+
+    async def one(read: Awaitable[T]) -> T:
+        async with slots:
+            return await read
+
+    return list(await asyncio.gather(*(one(read) for read in reads)))
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -281,13 +311,23 @@ def _filters(request: web.Request) -> tuple[str, str]:
     return namespace or "", name or ""
 
 
-def _limit(request: web.Request, default: int) -> int:
+def _limit(request: web.Request, default: int, maximum: int = MAX_LIMIT) -> int:
     raw = request.query.get("limit")
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise BadRequest(f"limit: expected a whole number from 1 to {MAX_LIMIT}")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"limit: expected a whole number from 1 to {maximum}")
     return int(raw)
+
+
+def _cursor(request: web.Request) -> CanaryCursor | None:
+    raw = request.query.get("cursor")
+    if raw is None:
+        return None
+    try:
+        return CanaryCursor.decode(raw)
+    except BadCursor:
+        raise BadRequest("cursor: expected the `next` of a previous page") from None
 
 
 def _running(request: web.Request) -> bool | None:
@@ -333,6 +373,7 @@ def add_routes(app: web.Application) -> None:
     """The API's routes; every other method on them is a 405, any other path under it a 404."""
     prefix = API_PREFIX.rstrip("/")
     canary = _CANARY
+    app[_READ_SLOTS] = asyncio.Semaphore(READS_AT_ONCE)
     routes: dict[str, dict[str, Handler]] = {
         f"{prefix}/openapi.json": {"GET": openapi},
         f"{prefix}/session": {"GET": get_session, "POST": post_session,

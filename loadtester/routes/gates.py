@@ -8,7 +8,7 @@ from aiohttp import web
 
 from loadtester.keys import ACTIVITY, STATE
 from loadtester.operations import ANONYMOUS, change_gate
-from loadtester.routes import CALLER, client_peer, read_payload
+from loadtester.routes import ACCOUNT, CALLER, client_peer, read_payload
 from loadtester.state.base import gate_key, rollback_key
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -29,7 +29,8 @@ def _check(key_of: KeyOf) -> Handler:
     async def check(request: web.Request) -> web.Response:
         payload = await read_payload(request)
         await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
-                                         payload.checksum, "gate")
+                                         payload.checksum, "gate",
+                                         account=request[ACCOUNT])
         # a gate approved from the console approves the revision it was approved for only
         is_open = await request.app[STATE].gates.is_open(key_of(payload.name, payload.namespace),
                                                          payload.checksum)
@@ -44,7 +45,8 @@ def _switch(gate: str, is_open: bool) -> Handler:
     async def switch(request: web.Request) -> web.Response:
         payload = await read_payload(request, header_token=True)
         await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
-                                         payload.checksum, "gate")
+                                         payload.checksum, "gate",
+                                         account=request[ACCOUNT])
         peer, proxy = client_peer(request)
         # unbound, as the Go service's: it approves whatever revision is checked next
         await change_gate(request.app, gate, payload.name, payload.namespace, is_open,

@@ -8,9 +8,11 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from loadtester.errors import CheckFailed
-from loadtester.keys import ACTIVITY, POLICY, RUNNER, SETTINGS
-from loadtester.models import TERMINAL_PHASES
-from loadtester.routes import read_payload
+from loadtester.filepolicy import FilePolicy
+from loadtester.keys import ACTIVITY, FILES, POLICY, RUNNER, SETTINGS
+from loadtester.models import TERMINAL_PHASES, WebhookPayload
+from loadtester.offloop import is_large, parse
+from loadtester.routes import ACCOUNT, read_payload
 from loadtester.settings import Settings
 from loadtester.tasks.base import Task
 from loadtester.tasks.registry import build_task
@@ -22,12 +24,15 @@ async def run_task(request: web.Request) -> web.Response:
     """202 once a background task is started (or already runs); 200/500 for checks."""
     payload = await read_payload(request, needs_metadata=True)
     await request.app[ACTIVITY].seen(payload.name, payload.namespace, payload.phase,
-                                     payload.checksum, "task")
+                                     payload.checksum, "task",
+                                     account=request[ACCOUNT])
     runner = request.app[RUNNER]
     if payload.phase in TERMINAL_PHASES:
         await runner.cancel_canary(payload.name, payload.namespace, f"canary phase {payload.phase}")
     request.app[POLICY].check(payload)
-    task = await prepare(build_task(payload), request.app[SETTINGS])
+    task = await build(request, payload)
+    request.app[POLICY].check_task(task)
+    task = await prepare(task, request.app[SETTINGS], request.app[FILES])
     if task.background:
         await runner.start_background(task)
         return web.Response(status=202)
@@ -37,11 +42,21 @@ async def run_task(request: web.Request) -> web.Response:
     return web.Response(text=result.answer)
 
 
-async def prepare(task: Task, settings: Settings) -> Task:
+async def prepare(task: Task, settings: Settings, files: FilePolicy) -> Task:
     """A task that reads files or checks limits before it may start (load's -D, Concord's
-    key) does it here, off the event loop, so that a bad one is a 400, not a failed run."""
-    prepared: Callable[[Settings], Awaitable[Task]] | None = getattr(task, "prepared", None)
-    return task if prepared is None else await prepared(settings)
+    key, where `files` allows) does it here, off the event loop, so that a bad one is a 400
+    (403 for a file the policy refuses), not a failed run."""
+    prepared: Callable[[Settings, FilePolicy], Awaitable[Task]] | None = getattr(
+        task, "prepared", None)
+    return task if prepared is None else await prepared(settings, files)
+
+
+async def build(request: web.Request, payload: WebhookPayload) -> Task:
+    """The payload's task, built in a parser thread when it carries a scenario (YAML, and an
+    interleaving of up to 10 000 requests) or a large body (a long command is split as a
+    shell would, in Python), inline otherwise."""
+    costly = "scenario" in (payload.metadata or {}) or is_large(len(await request.read()))
+    return await parse(request.app, costly, build_task, payload)
 
 
 async def caller_gone(request: web.Request) -> str:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from loadtester.events.event import Event
+from loadtester.state.admission import CanaryAdmission
+from loadtester.state.pages import CanaryCursor
+from loadtester.state.store_keys import gate_key as gate_key
+from loadtester.state.store_keys import rollback_key as rollback_key
 
 # a closed gate is forgotten this long after its last change
 KEEP_CLOSED_GATES = 7 * 24 * 3600.0
@@ -22,16 +26,6 @@ KEEP_EVENT_KEYS = 24 * 3600.0
 KEEP_DEAD_EVENTS = 7 * 24 * 3600.0
 # canaries, tasks and audit entries older than this are pruned
 KEEP_HISTORY = 7 * 24 * 3600.0
-
-
-def gate_key(name: str, namespace: str) -> str:
-    """The Go service's key of a canary's gate."""
-    return f"{name}.{namespace}"
-
-
-def rollback_key(name: str, namespace: str) -> str:
-    """The Go service's key of a canary's rollback switch."""
-    return f"rollback.{name}.{namespace}"
 
 
 @dataclass(frozen=True)
@@ -259,6 +253,12 @@ class CanaryHistory(Protocol):
         """Canaries seen at or after `since`, the last seen first."""
         ...
 
+    async def canary_page(self, since: float, limit: int, after: CanaryCursor | None = None,
+                          namespaces: frozenset[str] | None = None) -> list[CanaryRecord]:
+        """Up to `limit` of canaries(since) that come after `after`, of `namespaces` only
+        (None: all), read from an index: the cost is the page's, not the history's."""
+        ...
+
     async def canary(self, name: str, namespace: str) -> CanaryRecord | None: ...
 
     async def record_task(self, record: TaskRecord) -> None:
@@ -292,6 +292,16 @@ class AuditLog(Protocol):
         ...
 
 
+class SessionRevocations(Protocol):
+    """Console sessions ended by a logout, kept until they would have expired anyway."""
+
+    async def revoke(self, session_id: str, until: float) -> None:
+        """Refuse the session from now until `until` (time.time())."""
+        ...
+
+    async def is_revoked(self, session_id: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class State:
     """One backend's stores, opened together by open_state()."""
@@ -303,6 +313,8 @@ class State:
     ping: Callable[[], Awaitable[None]]  # raises StoreUnavailable when the store is away
     history: CanaryHistory
     audit: AuditLog
+    admission: CanaryAdmission
+    revocations: SessionRevocations
     location: str = ""  # the SQLite file; "" in memory and for Redis (its URL may hold secrets)
     fallback: str = ""  # why this is not the store -state names ("" when it is)
 

@@ -34,8 +34,11 @@ from loadtester.logs import get_logger
 from loadtester.settings import Settings
 from loadtester.state.base import State
 from loadtester.state.sqlite import SqliteGateStore, SqliteTaskLedger
+from loadtester.state.sqlite_admission import SqliteCanaryAdmission
 from loadtester.state.sqlite_events import SqliteEventQueue
 from loadtester.state.sqlite_history import SqliteAuditLog, SqliteCanaryHistory
+from loadtester.state.sqlite_migrate import migrate
+from loadtester.state.sqlite_sessions import SqliteSessionRevocations
 
 DATABASE_FILE = "loadtester.db"
 FALLBACK_DIRECTORY = "loadtester-state"  # under $TMPDIR
@@ -186,17 +189,22 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     if settings.state_backend != "redis":
         connection, kind, location, fallback = _open_database(settings)
         try:
+            migrate(connection)  # keys written by an earlier release
             yield State(kind, SqliteGateStore(connection), SqliteTaskLedger(connection),
                         SqliteEventQueue(connection), _always_ready,
                         SqliteCanaryHistory(connection), SqliteAuditLog(connection),
+                        admission=SqliteCanaryAdmission(connection),
+                        revocations=SqliteSessionRevocations(connection),
                         location=location, fallback=fallback)
         finally:
             connection.close()
         return
     # imported here: a service without Redis does not pay for the client's memory
     from loadtester.state import redis as redis_state
+    from loadtester.state.redis_admission import RedisCanaryAdmission
     from loadtester.state.redis_events import RedisEventQueue
     from loadtester.state.redis_history import RedisAuditLog, RedisCanaryHistory
+    from loadtester.state.redis_sessions import RedisSessionRevocations
 
     client = redis_state.connect(settings.state)
     get_logger().info("state kept in Redis", backend="redis", fallback=False,
@@ -211,6 +219,8 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
         yield State("redis", redis_state.RedisGateStore(client, prefix),
                     redis_state.RedisTaskLedger(client, prefix),
                     RedisEventQueue(client, prefix), ping,
-                    RedisCanaryHistory(client, prefix), RedisAuditLog(client, prefix))
+                    RedisCanaryHistory(client, prefix), RedisAuditLog(client, prefix),
+                    admission=RedisCanaryAdmission(client, prefix),
+                    revocations=RedisSessionRevocations(client, prefix))
     finally:
         await client.aclose()

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from loadtester.errors import StoreUnavailable
 from loadtester.state.base import KEEP_CLOSED_GATES, Failure, GateChange
+from loadtester.state.store_keys import is_rollback, legacy_group, legacy_key, parse
 
 PREFIX = "loadtester:"
 _CONNECT_TIMEOUT = 0.3
@@ -58,24 +59,72 @@ def describe(error: BaseException) -> str:
     return text[:200]
 
 
+def _gate_change(row: list[Any]) -> GateChange | None:
+    """A gate's hash (its _GATE_FIELDS) as a GateChange; None when there is none."""
+    is_open, by, checksum, at, name, namespace, bound = row
+    if is_open is None:
+        return None
+    return GateChange(is_open == "1", by or "", checksum or "", float(at or 0), name or "",
+                      namespace or "", bound == "1")
+
+
+_GATE_FIELDS = ("is_open", "by", "checksum", "at", "name", "namespace", "bound")
+# KEYS: a gate's hash, its hash in an earlier release's form; ARGV: the gate's name and
+# namespace, the checksum checked. One call: this is the hot path. See RedisGateStore.
+_IS_OPEN = """
+local gate = redis.call('HMGET', KEYS[1], 'is_open', 'bound', 'checksum', 'at')
+local old = redis.call('HMGET', KEYS[2], 'is_open', 'bound', 'checksum', 'at', 'name',
+                       'namespace')
+if old[1] and old[5] == ARGV[1] and old[6] == ARGV[2]
+    and (not gate[1] or tonumber(old[4]) > tonumber(gate[4])) then
+  gate = old
+end
+if gate[1] == '1' and (gate[2] ~= '1' or gate[3] == ARGV[3]) then return 1 end
+return 0
+"""
+# KEYS: a gate's hash in an earlier release's form, both open sets; ARGV: the name and
+# namespace of the gate being set, the legacy key. Drops the legacy hash when it is that
+# gate's: the same legacy key may hold the other kind's gate (`rollback.x` vs rollback `x`).
+_DROP_LEGACY = """
+local f = redis.call('HMGET', KEYS[1], 'name', 'namespace')
+if f[1] == ARGV[1] and f[2] == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[3])
+  redis.call('SREM', KEYS[3], ARGV[3])
+end
+return 0
+"""
+
+
 class RedisGateStore:
-    """Gates as hashes; a closed gate expires after KEEP_CLOSED_GATES; open ones in a set."""
+    """Gates as hashes; a closed gate expires after KEEP_CLOSED_GATES; open ones in a set.
+
+    A gate an earlier release stored under its legacy key (`gate:<name>.<namespace>`) is read
+    too, if the name and namespace stored in it are this gate's, and wins when it changed
+    later: replicas of that release may still run during a rolling update. A change made
+    here drops it.
+    """
 
     def __init__(self, client: aioredis.Redis, prefix: str = PREFIX) -> None:
         self._redis = client
         self._prefix = prefix
+        self._drop_legacy = client.register_script(_DROP_LEGACY)
+        self._is_open = client.register_script(_IS_OPEN)
 
     def _key(self, key: str) -> str:
         return f"{self._prefix}gate:{key}"
 
     def _open_set(self, key: str) -> str:
-        return f"{self._prefix}gates-open:{'rollback' if key.startswith('rollback.') else 'gate'}"
+        return f"{self._prefix}gates-open:{'rollback' if is_rollback(key) else 'gate'}"
 
     @answers_or_unavailable
     async def is_open(self, key: str, checksum: str = "") -> bool:
-        is_open, bound, revision = await self._redis.hmget(
-            self._key(key), ("is_open", "bound", "checksum"))
-        return is_open == "1" and (bound != "1" or revision == checksum)
+        parsed, legacy = parse(key), legacy_key(key)
+        if parsed is None or legacy is None:
+            change = _gate_change(await self._redis.hmget(self._key(key), _GATE_FIELDS))
+            return change is not None and change.approves(checksum)
+        return bool(await self._is_open(keys=[self._key(key), self._key(legacy)],
+                                        args=[parsed.name, parsed.namespace, checksum]))
 
     @answers_or_unavailable
     async def set(self, key: str, change: GateChange) -> None:
@@ -84,6 +133,7 @@ class RedisGateStore:
             "at": change.at, "name": change.name, "namespace": change.namespace,
             "bound": int(change.bound),
         }
+        parsed, legacy = parse(key), legacy_key(key)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(key), mapping=fields)
             if change.is_open:
@@ -92,16 +142,30 @@ class RedisGateStore:
             else:
                 pipe.expire(self._key(key), int(KEEP_CLOSED_GATES))
                 pipe.srem(self._open_set(key), key)
+            if parsed is not None and legacy is not None:
+                await self._drop_legacy(
+                    keys=[self._key(legacy), f"{self._prefix}gates-open:gate",
+                          f"{self._prefix}gates-open:rollback"],
+                    args=[parsed.name, parsed.namespace, legacy], client=pipe)
             await pipe.execute()
 
     @answers_or_unavailable
     async def get(self, key: str) -> GateChange | None:
-        fields: dict[Any, Any] = await self._redis.hgetall(self._key(key))
-        if not fields:
-            return None
-        return GateChange(fields["is_open"] == "1", fields["by"], fields["checksum"],
-                          float(fields["at"]), fields["name"], fields["namespace"],
-                          fields.get("bound") == "1")
+        return await self._read(key)
+
+    async def _read(self, key: str) -> GateChange | None:
+        """The gate's last change, in this release's form or an earlier one's."""
+        parsed, legacy = parse(key), legacy_key(key)
+        if parsed is None or legacy is None:
+            return _gate_change(await self._redis.hmget(self._key(key), _GATE_FIELDS))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._key(key), _GATE_FIELDS)
+            pipe.hmget(self._key(legacy), _GATE_FIELDS)
+            current, old = (_gate_change(row) for row in await pipe.execute())
+        if old is not None and (old.name, old.namespace) == (parsed.name, parsed.namespace) and (
+                current is None or old.at > current.at):
+            return old
+        return current
 
     @answers_or_unavailable
     async def open_counts(self) -> dict[str, int]:
@@ -113,7 +177,9 @@ class RedisGateStore:
 
 
 # a lease's value is "OWNER\nCANARY"; each canary has a set of its task keys, for revoke()
+# KEYS[3]: the lease in an earlier release's form, held by a replica of it (a rolling update)
 _CLAIM = """
+if KEYS[3] ~= KEYS[1] and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 if redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[2], 'NX', 'PX', ARGV[3]) then
   redis.call('SADD', KEYS[2], ARGV[4])
   return 1
@@ -183,7 +249,8 @@ class RedisTaskLedger:
 
     @answers_or_unavailable
     async def claim(self, key: str, canary: str, owner: str, ttl: float) -> bool:
-        claimed = await self._claim(keys=[self._lease(key), self._canary(canary)],
+        legacy = self._lease(legacy_key(key) or key)
+        claimed = await self._claim(keys=[self._lease(key), self._canary(canary), legacy],
                                     args=[owner, canary, int(ttl * 1000), key])
         return bool(claimed)
 
@@ -205,7 +272,12 @@ class RedisTaskLedger:
 
     @answers_or_unavailable
     async def take_failure(self, key: str) -> Failure | None:
-        stored: Any = await self._redis.getdel(self._failure(key))
+        # an earlier release kept it under its own form of the key: taken either way, once
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.getdel(self._failure(key))
+            pipe.getdel(self._failure(legacy_key(key) or key))
+            current, earlier = await pipe.execute()
+        stored: Any = current or earlier
         if not stored:
             return None
         reason, checksum = json.loads(stored)
@@ -213,7 +285,11 @@ class RedisTaskLedger:
 
     @answers_or_unavailable
     async def revoke(self, canary: str) -> int:
-        return int(await self._revoke(keys=[self._canary(canary)], args=[f"{self._prefix}lease:"]))
+        dropped = 0
+        for group in {canary, legacy_group(canary) or canary}:  # and an earlier release's
+            dropped += int(await self._revoke(keys=[self._canary(group)],
+                                              args=[f"{self._prefix}lease:"]))
+        return dropped
 
     @answers_or_unavailable
     async def cancel(self, key: str) -> bool:

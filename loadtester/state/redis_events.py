@@ -16,10 +16,12 @@ Keys, all under `<prefix>events:`:
     done:delivered, done:dead      finished entry ids by finishing time, for prune()
     hist:<lane>                    every entry id of a lane (scored by id), for history()
 
-Sink names hold no ':' (config.py allows letters, digits, '.', '_', '-'), so key names built
-from a sink and a lane cannot collide. A single Redis (or Valkey) is assumed: the scripts build
-key names from the prefix, which Redis Cluster would not allow. Every method raises
-StoreUnavailable when Redis does not answer.
+A lane is the canary's store_keys.canary_id, which holds no ':'; nor do sink names (config.py
+allows letters, digits, '.', '_', '-'), so key names built from a sink and a lane cannot
+collide. Entries an earlier release stored under its lane form (`<name>.<namespace>`) are
+delivered as they are (a lane is only a string here) and listed by history(). A single Redis
+(or Valkey) is assumed: the scripts build key names from the prefix, which Redis Cluster would
+not allow. Every method raises StoreUnavailable when Redis does not answer.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from loadtester.state.base import (
 )
 from loadtester.state.event_history import OutboxRow, event_records
 from loadtester.state.redis import answers_or_unavailable
+from loadtester.state.store_keys import canary_id, legacy_canary
 
 _PRUNE_BATCH = 500
 
@@ -222,7 +225,8 @@ class RedisEventQueue:
     async def enqueue(self, event: Event, sinks: Iterable[str], identity: str,
                       fold_window: float, now: float) -> Enqueued:
         result = await self._enqueue(args=[
-            self._prefix, identity, int(KEEP_EVENT_KEYS * 1000), event.to_json(), event.canary,
+            self._prefix, identity, int(KEEP_EVENT_KEYS * 1000), event.to_json(),
+            canary_id(event.name, event.namespace),
             event.fold_key(), fold_window, now, *sinks])
         first, *changes = [_text(item) for item in result]
         if first == "duplicate":
@@ -283,11 +287,16 @@ class RedisEventQueue:
 
     @answers_or_unavailable
     async def history(self, name: str, namespace: str, limit: int) -> list[EventRecord]:
-        rows = await self._history(args=[self._prefix, f"{name}.{namespace}", limit])
+        # an earlier release's lane (<name>.<namespace>) too: its replicas may still enqueue
+        # there during a rolling update, and what they stored is kept KEEP_DEAD_EVENTS
+        rows: list[Any] = []
+        for lane in {canary_id(name, namespace), legacy_canary(name, namespace)}:
+            rows += await self._history(args=[self._prefix, lane, limit])
         return event_records(
-            (OutboxRow(int(_text(id_)), _text(event), _text(sink), _text(state),
-                       int(_text(attempts)), _text(error), float(_text(received_at)))
-             for id_, event, sink, state, attempts, error, received_at in rows),
+            sorted((OutboxRow(int(_text(id_)), _text(event), _text(sink), _text(state),
+                              int(_text(attempts)), _text(error), float(_text(received_at)))
+                    for id_, event, sink, state, attempts, error, received_at in rows),
+                   key=lambda row: -row.id),
             name, namespace, limit)
 
 

@@ -10,7 +10,8 @@ Keys, under the prefix:
     <kind>:c:<namespace>/<name> ... and of one canary: the lists a filter reads
     audit:seq                   the last audit entry id given out
 
-A namespace holds no '/' (it is a DNS label), so `<namespace>/<name>` names one canary.
+`<namespace>/<name>` is store_keys.canary_id (each part percent-encoded), so it names one
+canary whatever the name and namespace are.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import redis.asyncio
 
+from loadtester.state import redis_pages
 from loadtester.state.base import (
     KEEP_HISTORY,
     AuditEntry,
@@ -28,7 +30,9 @@ from loadtester.state.base import (
     Sighting,
     TaskRecord,
 )
+from loadtester.state.pages import CanaryCursor
 from loadtester.state.redis import answers_or_unavailable
+from loadtester.state.store_keys import canary_id
 
 _PRUNE_BATCH = 500
 _SCAN_BATCH = 200  # ids read at a time when a filter by name alone must skip others
@@ -63,7 +67,8 @@ def _text(value: Any) -> str:
 
 
 def _canary_id(name: str, namespace: str) -> str:
-    return f"{namespace}/{name}"
+    # a Kubernetes name is its own canary_id: the keys earlier releases wrote are these
+    return canary_id(name, namespace)
 
 
 class _Indexed:
@@ -170,6 +175,13 @@ class RedisCanaryHistory:
                 pipe.hgetall(self._canary_key(_text(member)))
             rows = await pipe.execute()
         return [_canary(row) for row in rows if row]
+
+    @answers_or_unavailable
+    async def canary_page(self, since: float, limit: int, after: CanaryCursor | None = None,
+                          namespaces: frozenset[str] | None = None) -> list[CanaryRecord]:
+        return await redis_pages.canary_page(
+            self._redis, f"{self._prefix}canaries", self._canary_key, _canary_id, _canary,
+            since, limit, after, namespaces)
 
     @answers_or_unavailable
     async def canary(self, name: str, namespace: str) -> CanaryRecord | None:

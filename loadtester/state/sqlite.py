@@ -91,7 +91,7 @@ class SqliteGateStore:
 
     async def open_counts(self) -> dict[str, int]:
         rows = self._db.execute(
-            "SELECT key LIKE 'rollback.%', COUNT(*) FROM gates WHERE is_open = 1 GROUP BY 1"
+            "SELECT key LIKE 'rollback:%', COUNT(*) FROM gates WHERE is_open = 1 GROUP BY 1"
         ).fetchall()
         counts = {"gate": 0, "rollback": 0}
         for is_rollback, count in rows:

@@ -27,6 +27,7 @@ from loadtester.state.base import (
     EventRecord,
 )
 from loadtester.state.event_history import OutboxRow, event_records
+from loadtester.state.store_keys import canary_id
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS event_keys ("
@@ -98,7 +99,7 @@ class SqliteEventQueue:
                 return Enqueued(duplicate=True)
             stored = event.to_json()
             fold_key = event.fold_key()
-            lane = event.canary
+            lane = canary_id(event.name, event.namespace)
             for sink in sinks:
                 carry = 0
                 row = db.execute(
@@ -189,7 +190,7 @@ class SqliteEventQueue:
         # read lazily, newest first, until `limit` events are complete
         rows = self._db.execute(
             "SELECT id, event, sink, state, attempts, last_error, received_at FROM outbox"
-            " WHERE lane = ? ORDER BY id DESC", (f"{name}.{namespace}",))
+            " WHERE lane = ? ORDER BY id DESC", (canary_id(name, namespace),))
         try:
             return event_records((OutboxRow(*row) for row in rows), name, namespace, limit)
         finally:

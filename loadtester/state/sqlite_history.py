@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+from loadtester.state import sqlite_pages
 from loadtester.state.base import (
     KEEP_HISTORY,
     AuditEntry,
@@ -13,6 +14,7 @@ from loadtester.state.base import (
     Sighting,
     TaskRecord,
 )
+from loadtester.state.pages import CanaryCursor
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS canaries ("
@@ -69,6 +71,8 @@ class SqliteCanaryHistory:
         self._db = connection
         for statement in _SCHEMA:
             self._db.execute(statement)
+        for statement in sqlite_pages.INDEXES:
+            self._db.execute(statement)
 
     async def seen(self, sighting: Sighting) -> None:
         self._db.execute(_SEEN, {"name": sighting.name, "namespace": sighting.namespace,
@@ -80,6 +84,10 @@ class SqliteCanaryHistory:
             f"SELECT {_CANARY_COLUMNS} FROM canaries WHERE last_seen >= ?"
             " ORDER BY last_seen DESC, namespace, name", (since,))
         return [CanaryRecord(*row) for row in rows]
+
+    async def canary_page(self, since: float, limit: int, after: CanaryCursor | None = None,
+                          namespaces: frozenset[str] | None = None) -> list[CanaryRecord]:
+        return sqlite_pages.canary_page(self._db, since, limit, after, namespaces)
 
     async def canary(self, name: str, namespace: str) -> CanaryRecord | None:
         row = self._db.execute(

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from yarl import URL
 
-from loadtester.errors import TaskSetupFailed
-from loadtester.files import FileRefused, printable_path, read_regular_file_async
+from loadtester.errors import Forbidden, TaskSetupFailed
+from loadtester.filepolicy import FilePolicy
+from loadtester.files import FileNotAllowed, FileRefused, printable_path, read_regular_file_async
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
@@ -88,26 +89,29 @@ class ConcordTask:
             *((ARGUMENT_PREFIX + name, value) for name, value in self.arguments),
         ]
 
-    async def prepared(self, settings: Settings) -> ConcordTask:
+    async def prepared(self, settings: Settings, files: FilePolicy) -> ConcordTask:
         """The task with its API key read (a regular file of at most 64 KiB, off the event
-        loop); 500 with the reason otherwise (as Go's), before anything is sent to Concord."""
+        loop, where `files` allows); 500 with the reason otherwise (as Go's), 403 for a file
+        the policy refuses, before anything is sent to Concord."""
         try:
-            return dataclasses.replace(self, api_key=await self._read_api_key())
+            return dataclasses.replace(self, api_key=await self._read_api_key(files))
         except ConcordFailure as failure:
             raise TaskSetupFailed(str(failure)) from None
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         try:
             async with asyncio.timeout(env.settings.timeout):
-                return await self._run(env.http)
+                return await self._run(env)
         except TimeoutError:
             return TaskResult(False, "context timedout", timed_out=True)  # Go's words
         except ConcordFailure as failure:
             return TaskResult(False, str(failure))
 
-    async def _run(self, http: aiohttp.ClientSession) -> TaskResult:
+    async def _run(self, env: TaskEnvironment) -> TaskResult:
+        http = env.http
         log = get_logger(**self.payload.log_fields(), type=self.type, task=self.description)
-        api_key = self.api_key if self.api_key is not None else await self._read_api_key()
+        api_key = (self.api_key if self.api_key is not None
+                   else await self._read_api_key(FilePolicy.from_settings(env.settings)))
         started = await self._call(http, "POST", PROCESS_PATH, api_key, self._form())
         instance = started.get("instanceId")
         if not isinstance(instance, str) or not instance:
@@ -145,12 +149,14 @@ class ConcordTask:
             part.set_content_disposition("form-data", name=name)
         return writer
 
-    async def _read_api_key(self) -> str:
+    async def _read_api_key(self, files: FilePolicy) -> str:
         path = printable_path(self.api_key_path)
         try:
-            data = await read_regular_file_async(self.api_key_path, MAX_API_KEY_FILE)
+            data = await read_regular_file_async(self.api_key_path, MAX_API_KEY_FILE, files)
             # a key file written with a trailing newline is still the same key
             key = data.decode("utf-8").strip()
+        except FileNotAllowed as exc:
+            raise Forbidden(str(exc)) from None
         except FileRefused as exc:
             if exc.errno == errno.ENOENT:
                 raise ConcordFailure(f"`apiKeyPath` file doesn't exist {exc.path}") from None

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from loadtester import metrics
 from loadtester.durations import format_duration
-from loadtester.errors import BadRequest
-from loadtester.files import FileRefused, read_regular_file_async
+from loadtester.errors import BadRequest, Forbidden
+from loadtester.files import FileNotAllowed, FileRefused, read_regular_file_async
 from loadtester.loadgen.ghzoutput import parse_ghz_output
 from loadtester.loadgen.heyflags import spec_from_hey, split_hey_command
 from loadtester.loadgen.heyoutput import parse_hey_output
@@ -34,6 +34,7 @@ from loadtester.tasks.base import TaskEnvironment, TaskResult, flag
 from loadtester.tasks.load_notify import notify_load_result
 
 if TYPE_CHECKING:
+    from loadtester.filepolicy import FilePolicy
     from loadtester.settings import Settings
 
 MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
@@ -44,9 +45,10 @@ _PER_REQUEST_KEYS = ("method", "headers", "body", "host", "contentType")
 
 
 def target_label(url: str) -> str:
-    """The `target` label of a URL: scheme, host, port and path, never the query."""
+    """The `target` label of a URL: `scheme://host:port/`, never its path or query (one
+    series per host, however many paths a run or scenario sends to)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path or '/'}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/"
 
 
 def record_delta(series: metrics.LoadSeries, delta: LoadResult) -> None:
@@ -77,13 +79,16 @@ class LoadRecording:
         self.payload = payload
         self.whole: metrics.LoadSeries | None = None
         self.parts: dict[str, metrics.LoadSeries] = {}
+        self.labels: dict[str, str] = {}  # request name -> its `request` label (capped)
         if spec.mix is None:
             self.whole = metrics.LOAD.series(payload.name, payload.namespace,
                                              target_label(spec.url))
-        else:
-            self.parts = {r.name: metrics.LOAD.series(payload.name, payload.namespace,
-                                                      target_label(r.url), r.name)
-                          for r in spec.mix.requests}
+            return
+        for r in spec.mix.requests:
+            labels = metrics.LOAD.labels(payload.name, payload.namespace, target_label(r.url),
+                                         r.name)
+            self.labels[r.name] = labels[3]
+            self.parts[r.name] = metrics.LOAD.series(*labels)
 
     def add(self, delta: LoadResult) -> None:
         """Count a slice of the run."""
@@ -96,15 +101,20 @@ class LoadRecording:
                 record_delta(series, part)
             for check, count in part.checks.items():
                 metrics.LOAD_CHECK_FAILURES.labels(self.payload.name, self.payload.namespace,
-                                                   name, check).inc(count)
+                                                   self.labels.get(name, metrics.OTHER),
+                                                   check).inc(count)
 
     def done(self, result: LoadResult) -> None:
         """Set the achieved rates of the finished run."""
         if self.whole is not None:
             self.whole.rate = result.achieved_rate
+        rates: dict[int, float] = {}  # requests past the cap share one series: their sum
         for name, series in self.parts.items():
             part = result.requests.get(name)
-            series.rate = part.achieved_rate if part is not None else 0.0
+            rates[id(series)] = (rates.get(id(series), 0.0)
+                                 + (part.achieved_rate if part is not None else 0.0))
+        for series in self.parts.values():
+            series.rate = rates[id(series)]
 
 
 GHZ_SCHEME = "grpc://"  # the target label of a ghz run, which also picks ghz's parser
@@ -196,9 +206,17 @@ class LoadTask:
             return self.source
         return describe_spec(self.spec)
 
-    async def prepared(self, settings: Settings) -> LoadTask:
-        """The task with its -D body read (off the event loop, bounded) and its durations
-        checked against the service's -timeout; BadRequest with the reason otherwise."""
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every URL the run sends requests to: its url, or each of its scenario's."""
+        if self.spec.mix is None:
+            return (self.spec.url,)
+        return tuple(dict.fromkeys(request.url for request in self.spec.mix.requests))
+
+    async def prepared(self, settings: Settings, files: FilePolicy) -> LoadTask:
+        """The task with its -D body read (off the event loop, bounded, where `files`
+        allows) and its durations checked against the service's -timeout; BadRequest with the
+        reason otherwise, Forbidden for a file the policy refuses."""
         limit = settings.timeout
         for what, value in self.given_durations:
             if value > limit:
@@ -207,8 +225,10 @@ class LoadTask:
         if self.body_file is None:
             return self
         try:
-            body = await read_regular_file_async(self.body_file, MAX_BODY_FILE)
+            body = await read_regular_file_async(self.body_file, MAX_BODY_FILE, files)
             spec = dataclasses.replace(self.spec, body=body)
+        except FileNotAllowed as exc:
+            raise Forbidden(str(exc)) from None
         except (FileRefused, LoadSpecError) as exc:
             raise BadRequest(f"invalid value for flag -D: {exc}") from None
         return dataclasses.replace(self, spec=spec, body_file=None)

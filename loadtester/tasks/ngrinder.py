@@ -18,6 +18,7 @@ from yarl import URL
 
 from loadtester.durations import format_duration, parse_go_duration
 from loadtester.errors import BadRequest
+from loadtester.excerpt import cut
 from loadtester.logs import get_logger, redact
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult
@@ -173,7 +174,7 @@ def ngrinder_task(payload: WebhookPayload, metadata: dict[str, str]) -> NGrinder
         raise BadRequest("server, clone, username and passwd are required metadata")
     problem = _go_url_problem(server)
     if problem:
-        raise BadRequest(f'invalid url: {server}: parse "{server}": {problem}')
+        raise BadRequest(f'invalid url: {cut(server)}: parse "{cut(server)}": {problem}')
     if not _INTEGER.fullmatch(clone):
         raise BadRequest("metadata clone must be integer: strconv.Atoi: "
                          f"parsing {json.dumps(clone)}: invalid syntax")
@@ -199,7 +200,7 @@ def _go_url_problem(raw: str) -> str:
     if match:
         port = re.search(r"(:[^:\]]*)$", match.group(1).rpartition("@")[2])
         if port and not re.fullmatch(r":[0-9]*", port.group(1)):
-            return f'invalid port "{port.group(1)}" after host'
+            return f'invalid port "{cut(port.group(1))}" after host'
     return ""
 
 

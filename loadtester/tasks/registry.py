@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from loadtester.errors import BadRequest
+from loadtester.excerpt import cut
 from loadtester.models import WebhookPayload
 from loadtester.tasks import concord, load, ngrinder, shell
 from loadtester.tasks.base import Task
@@ -31,5 +32,5 @@ def build_task(payload: WebhookPayload) -> Task:
     kind = payload.metadata.get("type", DEFAULT_TYPE)
     factory = FACTORIES.get(kind)
     if factory is None:
-        raise BadRequest(f"unknown task type {kind}")
+        raise BadRequest(f"unknown task type {cut(kind)}")
     return factory(payload, payload.metadata)

@@ -28,6 +28,7 @@ from loadtester.errors import (
 from loadtester.logs import get_logger
 from loadtester.redact import redact
 from loadtester.state.base import LEASE_SECONDS, CanaryHistory, Failure, TaskLedger, TaskRecord
+from loadtester.state.store_keys import canary_id, task_key
 from loadtester.tasks import records
 from loadtester.tasks.base import Task, TaskEnvironment, TaskResult
 
@@ -131,8 +132,8 @@ class TaskRunner:
             log.warning("task refused: background limit reached", limit=self._limit)
             raise TooManyTasks(f"too many background tasks running ({self._limit}); "
                                "try again later")
-        if not await self._ledger.claim(key, task.payload.canary, self._owner,
-                                        LEASE_SECONDS):
+        group = canary_id(task.payload.name, task.payload.namespace)
+        if not await self._ledger.claim(key, group, self._owner, LEASE_SECONDS):
             return self._skipped(task, log, "already running on another replica")
         try:
             failure = await self._ledger.take_failure(key)
@@ -196,7 +197,7 @@ class TaskRunner:
             if payload.name == name and payload.namespace == namespace:
                 self._cancel(stored_key(running.task), running, why)
                 stopped += 1
-        await self._ledger.revoke(f"{name}.{namespace}")
+        await self._ledger.revoke(canary_id(name, namespace))
         return stopped
 
     async def cancel(self, task_id: str, why: str) -> bool:
@@ -284,7 +285,8 @@ class TaskRunner:
 def stored_key(task: Task) -> str:
     """The task's key as the ledger keeps it: a digest, so that a secret in a command never
     becomes a key name in the state store."""
-    return f"{task.payload.canary}/{hashlib.sha256(task.key.encode()).hexdigest()[:32]}"
+    digest = hashlib.sha256(task.key.encode()).hexdigest()[:32]
+    return task_key(task.payload.name, task.payload.namespace, digest)
 
 
 def _same_revision(failure: Failure, task: Task) -> bool:

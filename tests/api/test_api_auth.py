@@ -12,7 +12,7 @@ import pytest
 from tests.api.helpers import GATE, call, eventually, webhook
 from tests.conftest import ClientFactory
 
-ADMIN, TEAM, SHOP = "admin-secret", "team-secret", "shop-secret"
+ADMIN, TEAM, SHOP = "admin-secret-0123456789", "team-secret-0123456789", "shop-secret-0123456789"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 TEAM_HEADERS = {"Authorization": f"Bearer {TEAM}"}
 PODINFO = "/api/v1/canaries/test/podinfo"
@@ -182,7 +182,7 @@ async def test_session_valid_on_every_replica(make_client: ClientFactory,
 
 async def test_namespace_token_cannot_cancel_another_namespace_task(
         make_client: ClientFactory, token_file: str) -> None:
-    """A `test` token gets 403 cancelling a task of `shop`; it does not list it either."""
+    """A `test` token cancelling a task of `shop` gets the 404 of a missing task, body and all."""
     client = await make_client(token_file=token_file)
     task = {**GATE, "name": "frontend", "namespace": "shop",
             "metadata": {"type": "cmd", "cmd": "sleep 30"}}
@@ -198,6 +198,10 @@ async def test_namespace_token_cannot_cancel_another_namespace_task(
     assert status == 200 and body["tasks"] == []
     cancel = f"/api/v1/tasks/{quote(listed['id'], safe='')}/cancel"
     status, body = await call(client, "POST", cancel, headers=TEAM_HEADERS)
-    assert status == 403 and "shop" in body["error"]
+    missing_id = "0" * len(listed["id"])
+    missing = await call(client, "POST", f"/api/v1/tasks/{missing_id}/cancel",
+                         headers=TEAM_HEADERS)
+    assert (status, body) == (404, {"error": f'no task "{listed["id"]}"'})
+    assert missing == (404, {"error": f'no task "{missing_id}"'})
     status, body = await call(client, "POST", cancel, headers=ADMIN_HEADERS)
     assert status == 200 and body["task"]["namespace"] == "shop"

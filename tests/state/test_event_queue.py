@@ -19,6 +19,7 @@ from loadtester.state.base import KEEP_DEAD_EVENTS, Delivery, EventQueue
 from loadtester.state.open import open_database
 from loadtester.state.redis_events import RedisEventQueue
 from loadtester.state.sqlite_events import SqliteEventQueue
+from loadtester.state.store_keys import canary_id
 from tests.events.conftest import event
 from tests.redis_server import free_port
 
@@ -120,8 +121,8 @@ async def test_lanes_in_order_one_head_at_a_time(backend: Backend) -> None:
     assert await queue.sinks() == ["s", "t"]
     heads = await _claim(queue, 1000)
     assert {(h.lane, h.event.message if h.event else "") for h in heads} == {
-        ("a.test", "m0"), ("b.test", "m1")}
-    first_a = next(h for h in heads if h.lane == "a.test")
+        (canary_id("a", "test"), "m0"), (canary_id("b", "test"), "m1")}
+    first_a = next(h for h in heads if h.lane == canary_id("a", "test"))
     await queue.delivered(first_a, 1001)
     (second_a,) = await _claim(queue, 1001)
     assert second_a.event is not None and second_a.event.message == "m2"
@@ -301,7 +302,7 @@ async def test_history_shows_each_event_with_its_deliveries(backend: Backend) ->
     await _put(queue, _event("m1", 1), sinks=("s", "t"))
     await _put(queue, _event("m2", 2), sinks=("s",), now=1001)
     await _put(queue, _event("other", 3, "b"), sinks=("s",), now=1002)
-    first_s = next(h for h in await _claim(queue, 1003) if h.lane == "podinfo.test")
+    first_s = next(h for h in await _claim(queue, 1003) if h.lane == canary_id("podinfo", "test"))
     await queue.delivered(first_s, 1003)
     (first_t,) = await _claim(queue, 1003, sink="t")
     await queue.dead(first_t, "HTTP 404", 1003)

@@ -7,7 +7,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from loadtester.state.base import KEEP_CLOSED_GATES, GateChange, State
+from loadtester.state.base import KEEP_CLOSED_GATES, GateChange, State, gate_key, rollback_key
 from loadtester.state.open import open_database
 from loadtester.state.sqlite import SqliteGateStore
 
@@ -35,9 +35,9 @@ async def test_open_close_and_who(state: State) -> None:
 async def test_open_counts_by_kind(state: State) -> None:
     """open_counts counts open gates and open rollback gates, not closed ones."""
     for index in range(5):
-        await state.gates.set(f"c{index}.test", GateChange(True))
-    await state.gates.set("rollback.c0.test", GateChange(True))
-    await state.gates.set("c4.test", GateChange(False))
+        await state.gates.set(gate_key(f"c{index}", "test"), GateChange(True))
+    await state.gates.set(rollback_key("c0", "test"), GateChange(True))
+    await state.gates.set(gate_key("c4", "test"), GateChange(False))
     assert await state.gates.open_counts() == {"gate": 4, "rollback": 1}
 
 

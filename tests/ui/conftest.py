@@ -73,5 +73,5 @@ def browser_errors(browser: Any) -> Callable[[], list[str]]:
 def token_file(tmp_path: Path) -> Path:
     """Two tokens: `admin` for every namespace, `shopper` for namespace shop only."""
     path = tmp_path / "tokens"
-    path.write_text("* admin-secret admin\nshop shop-secret shopper\n")
+    path.write_text("* admin-secret-0123456789 admin\nshop shop-secret-0123456789 shopper\n")
     return path

@@ -256,13 +256,49 @@ def test_cancel_running_task(browser: WebDriver, service: Service, tmp_path: Pat
     assert not browser.find_elements(By.CSS_SELECTOR, 'button[data-action="task-cancel"]')
 
 
+def test_invisible_characters_show_as_escapes(
+    browser: WebDriver, service: Service, browser_errors: Callable[[], list[str]]
+) -> None:
+    """A bidi override (U+202E) and zero-width characters in a command and a checksum show as
+    `\\u202e`, `\\u200b` in the row, its tooltips and the confirm dialog, never raw."""
+    checksum = "r\u202eev-1\u200b"
+    command = "sleep 30 # \u202egnp.exe\u200b\u2066x\u2069"
+    assert call(service.port, "/", canary("podinfo", "test", "Progressing", checksum, {
+        "type": "cmd", "cmd": command})) == (202, "")
+    open_console(browser, service)
+    until(browser, lambda d: row_text(d, "podinfo.test", "sleep 30"), "the running task")
+    text = row(browser, "podinfo.test").text
+    assert "sleep 30 # \\u202egnp.exe\\u200b\\u2066x\\u2069" in text
+    assert "r\\u202eev" in text  # the revision's first characters
+    raw = ("\u202e", "\u200b", "\u2066", "\u2069")
+    assert not any(char in text for char in raw)
+    titles = [element.get_attribute("title") or "" for element in
+              row(browser, "podinfo.test").find_elements(By.CSS_SELECTOR, "[title]")]
+    assert "r\\u202eev-1\\u200b" in titles
+    assert not any(char in title for title in titles for char in raw)
+    scope = 'tr[data-canary="podinfo.test"] li.task[data-outcome="running"]'
+    click(browser, 'button[data-action="task-cancel"]', scope)
+    until(browser, lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None,
+          "the confirmation dialog")
+    dialog = browser.find_element(By.ID, "confirm").text
+    assert "sleep 30 # \\u202egnp.exe\\u200b" in dialog
+    assert not any(char in dialog for char in raw)
+    click(browser, 'dialog button[data-action="cancel"]')
+    click(browser, 'button[data-action="gate-open"]', 'tr[data-canary="podinfo.test"]')
+    until(browser, lambda d: "revision r\\u202eev" in d.find_element(By.ID, "confirm").text,
+          "the approval's dialog, naming the revision")
+    assert not any(char in browser.find_element(By.ID, "confirm").text for char in raw)
+    click(browser, 'dialog button[data-action="cancel"]')
+    assert browser_errors() == []
+
+
 def test_login_with_token(browser: WebDriver, token_service: Service) -> None:
     """With -token-file the page asks for a token; a namespace token sees and acts on its own."""
     port = token_service.port
     waiting = canary("frontend", "shop", "WaitingPromotion", "front-7")
-    assert call(port, "/gate/check", waiting, token="admin-secret") == (403, "Forbidden")
+    assert call(port, "/gate/check", waiting, token="admin-secret-0123456789") == (403, "Forbidden")
     assert call(port, "/gate/check", canary("podinfo", "test", "WaitingPromotion", "pod-1"),
-                token="admin-secret") == (403, "Forbidden")
+                token="admin-secret-0123456789") == (403, "Forbidden")
     browser.get(f"http://127.0.0.1:{port}/ui/")
     form = until(browser, lambda d: d.find_element(By.ID, "login-form").is_displayed() and
                  d.find_element(By.ID, "login-form"), "the sign-in form")
@@ -270,7 +306,7 @@ def test_login_with_token(browser: WebDriver, token_service: Service) -> None:
     form.find_element(By.ID, "login-token").send_keys("not-a-token")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     until(browser, lambda d: d.find_element(By.ID, "login-error").is_displayed(), "the refusal")
-    login(browser, "shop-secret")
+    login(browser, "shop-secret-0123456789")
     until(browser, lambda d: row(d, "frontend.shop"), "the shop canary")
     assert "shopper" in browser.find_element(By.ID, "session").text
     assert not browser.find_elements(By.CSS_SELECTOR, 'tr[data-canary="podinfo.test"]')
@@ -279,15 +315,15 @@ def test_login_with_token(browser: WebDriver, token_service: Service) -> None:
     assert "loadtester_session" not in browser.execute_script("return document.cookie")
     act(browser, 'tr[data-canary="frontend.shop"]', "gate-open")
     until(browser, lambda d: gate_state(d, "frontend.shop", "gate") == "open", "the approval")
-    assert call(port, "/gate/check", waiting, token="shop-secret") == (200, "Approved")
+    assert call(port, "/gate/check", waiting, token="shop-secret-0123456789") == (200, "Approved")
     status, entries = call(port, "/api/v1/audit?namespace=shop&name=frontend", method="GET",
-                           token="admin-secret")
+                           token="admin-secret-0123456789")
     assert status == 200
     assert any(entry["who"] == "shopper" and entry["action"] == "gate-open"
                for entry in json.loads(entries)["entries"])
     click(browser, "#logout")
     until(browser, lambda d: d.find_element(By.ID, "login-form").is_displayed(), "signed out")
-    login(browser, "admin-secret")
+    login(browser, "admin-secret-0123456789")
     until(browser, lambda d: row(d, "podinfo.test") and row(d, "frontend.shop"), "every canary")
 
 

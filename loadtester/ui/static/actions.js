@@ -1,7 +1,7 @@
 // Every button marked data-action asks in the page's own dialog before it changes anything;
 // the confirming button (data-action="confirm") sends the change to the API.
 
-import { api, enc, flash, refresh, showLogin } from "./common.js";
+import { api, enc, flash, refresh, showLogin, visible } from "./common.js";
 
 const short = (checksum) => (checksum ? checksum.slice(0, 10) : "");
 const canary = (data) => `${data.name}.${data.namespace}`;
@@ -62,8 +62,8 @@ let pending = null;
 
 function ask(action, data) {
   pending = { action, data };
-  title.textContent = action.title(data);
-  text.textContent = action.text(data);
+  title.textContent = visible(action.title(data));
+  text.textContent = visible(action.text(data));
   confirmButton.textContent = action.confirm;
   confirmButton.className = action.tone;
   confirmButton.disabled = false;
@@ -87,7 +87,7 @@ confirmButton.addEventListener("click", async () => {
       showLogin("Your session ended: sign in again.");
       return;
     }
-    error.textContent = `Not done: ${failure.message}`;
+    error.textContent = visible(`Not done: ${failure.message}`);
     error.hidden = false;
     confirmButton.disabled = false;
   }

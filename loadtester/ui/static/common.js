@@ -16,6 +16,23 @@ export class ApiError extends Error {
 
 export const enc = encodeURIComponent;
 
+// Characters that reorder or hide text (bidi overrides such as U+202E, zero-width and other
+// format characters, controls, line separators, lone surrogates, invisible fillers): caller
+// data shows them as `\u202e`, so a command or checksum reads as what it is. Tab and newline
+// stay: they only move text, as a space would.
+const INVISIBLE = /(?![\t\n])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u034f\u115f\u1160\u3164\uffa0]/gu;
+
+function escapeOne(char) {
+  const code = char.codePointAt(0);
+  const hex = code.toString(16);
+  return code > 0xffff ? `\\u{${hex}}` : `\\u${hex.padStart(4, "0")}`;
+}
+
+// every text a page shows passes here (h() does it for its children and tooltips)
+export function visible(text) {
+  return String(text).replace(INVISIBLE, escapeOne);
+}
+
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -44,18 +61,22 @@ export async function api(path, { method = "GET", body } = {}) {
   return data;
 }
 
+const SHOWN_ATTRIBUTES = new Set(["title", "aria-label", "alt", "placeholder"]);
+
 // h("td", {class: "x", dataset: {canary: id}}, "text", node, [more]): strings become text nodes
+// (through visible()); dataset values stay as they are: they go back to the API
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "dataset") Object.assign(node.dataset, value);
     else if (key === "class") node.className = value;
+    else if (SHOWN_ATTRIBUTES.has(key)) node.setAttribute(key, visible(value));
     else node.setAttribute(key, value === true ? "" : String(value));
   }
   for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false || child === "") continue;
-    node.append(child instanceof Node ? child : String(child));
+    node.append(child instanceof Node ? child : visible(child));
   }
   return node;
 }
@@ -139,13 +160,13 @@ const updated = document.getElementById("updated");
 let poller = null;
 
 export function showNotice(text) {
-  notice.textContent = text || "";
+  notice.textContent = visible(text || "");
   notice.hidden = !text;
 }
 
 let flashTimer = null;
 export function flash(text) {
-  flashBox.textContent = text;
+  flashBox.textContent = visible(text);
   flashBox.hidden = false;
   clearTimeout(flashTimer);
   flashTimer = setTimeout(() => { flashBox.hidden = true; }, 4000);
@@ -188,7 +209,8 @@ function signedIn(session) {
   csrf = session.csrf || "";
   if (session.required) {
     const scope = session.namespace === "*" ? "all namespaces" : `namespace ${session.namespace}`;
-    document.getElementById("session-name").textContent = `${session.name || "token"} (${scope})`;
+    document.getElementById("session-name").textContent =
+      visible(`${session.name || "token"} (${scope})`);
   }
   sessionBar.hidden = !session.required;
   login.hidden = true;
@@ -201,7 +223,7 @@ export function showLogin(message = "") {
   content.hidden = true;
   sessionBar.hidden = true;
   login.hidden = false;
-  loginError.textContent = message;
+  loginError.textContent = visible(message);
   loginError.hidden = !message;
   updated.textContent = "";
   document.getElementById("login-token").focus();
@@ -220,7 +242,7 @@ loginForm.addEventListener("submit", async (event) => {
   } catch (error) {
     const text = error.status === 401 || error.status === 403
       ? "This token is not accepted." : `Cannot sign in: ${error.message}`;
-    loginError.textContent = text;
+    loginError.textContent = visible(text);
     loginError.hidden = false;
   } finally {
     button.disabled = false;

@@ -1,18 +1,44 @@
 // GET /ui/: one row per canary, kept current by polling GET /api/v1/canaries. A row is rebuilt
-// only when its data changed, so a button keeps its place (and focus) between polls.
+// only when its data changed, so a button keeps its place (and focus) between polls. The list
+// comes in pages of PAGE canaries: "Older canaries" follows the page's `next` cursor, "Newer
+// canaries" goes back; the page shown is the one polled.
 
 import "./actions.js";
-import { ago, api, badge, boot, canaryHref, h, revision } from "./common.js";
+import { ago, api, badge, boot, canaryHref, enc, h, refresh, revision } from "./common.js";
 import { eventItem, gateView, taskItem } from "./widgets.js";
 
 const FINISHED_SHOWN = 3; // finished tasks in a row; the canary's page has them all
 const EVENTS_SHOWN = 3;
+const PAGE = 50; // canaries a page (the API's default; at most 500)
 
 const table = document.getElementById("canaries");
 const rows = document.getElementById("canary-rows");
 const empty = document.getElementById("empty");
 const count = document.getElementById("count");
+const pages = document.getElementById("pages");
+const newer = document.getElementById("newer");
+const older = document.getElementById("older");
 const shown = new Map(); // canary id -> {row, signature}
+let cursor = null; // the page shown: null for the first, else the `next` of the one before
+const before = []; // the cursors of the pages before the one shown
+let next = null; // the `next` of the page shown
+
+function load() {
+  return api(`canaries?limit=${PAGE}${cursor ? `&cursor=${enc(cursor)}` : ""}`);
+}
+
+function turn(to) {
+  cursor = to;
+  refresh();
+  window.scrollTo(0, 0);
+}
+
+older.addEventListener("click", () => {
+  if (!next) return;
+  before.push(cursor);
+  turn(next);
+});
+newer.addEventListener("click", () => turn(before.length ? before.pop() : null));
 
 function more(canary, hidden, what) {
   if (hidden <= 0) return null;
@@ -57,6 +83,15 @@ function renderRow(canary) {
 
 function render(data) {
   const canaries = data.canaries || [];
+  if (cursor && !canaries.length) { // its canaries were all seen again: back to the first page
+    before.length = 0;
+    turn(null);
+    return;
+  }
+  next = data.next || null;
+  older.hidden = !next;
+  newer.hidden = !cursor;
+  pages.hidden = older.hidden && newer.hidden;
   const ids = new Set();
   canaries.forEach((canary, index) => {
     ids.add(canary.id);
@@ -78,7 +113,10 @@ function render(data) {
   }
   table.hidden = canaries.length === 0;
   empty.hidden = canaries.length > 0;
-  count.textContent = canaries.length ? `(${canaries.length})` : "";
+  const first = before.length * PAGE;
+  count.textContent = !canaries.length ? ""
+    : cursor || next ? `(${first + 1}–${first + canaries.length}${next ? " of more" : ""})`
+      : `(${canaries.length})`;
 }
 
-boot(() => api("canaries"), render);
+boot(load, render);
