@@ -34,9 +34,11 @@
 #
 # Python dependencies are installed from requirements.lock (every wheel and sdist hash, pip
 # --require-hashes, setuptools for the project's build included), then the project with
-# --no-deps. Refresh the lock after changing pyproject.toml's dependencies, with Python 3.11
-# and pip-tools in a throwaway virtualenv (add --upgrade to move every pin to its newest):
-#   python3.11 -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install pip-tools
+# --no-deps. Refresh the lock after changing pyproject.toml's dependencies, with pip-tools in
+# a throwaway virtualenv of the oldest Python the lock serves, Debian 12's 3.11.2: pip-compile
+# keeps only what the running Python needs, and redis needs async-timeout below 3.11.3 (newer
+# Pythons install it too, unused). Add --upgrade to move every pin to its newest:
+#   /usr/bin/python3.11 -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install pip-tools
 #   /tmp/pip-tools/bin/pip-compile --generate-hashes --all-build-deps --allow-unsafe \
 #       --strip-extras --annotation-style=line --index-url=https://pypi.org/simple \
 #       --no-emit-index-url --output-file=requirements.lock pyproject.toml

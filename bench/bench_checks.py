@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""/healthz latency while a burst of blocking checks starts (issue 8, item 6).
+"""/healthz latency while a burst of blocking checks starts.
 
     python bench/bench_checks.py                 # 200 `bash` checks of `sleep 2`, 3 rounds
     python bench/bench_checks.py --checks 256 --rounds 5 --log-level debug
@@ -8,7 +8,7 @@ Starts `python -m loadtester -port=P -state=memory -log-level=info`, then in eac
 one connection per check, sends every `POST /` at once (`{"type":"bash","cmd":"sleep 2"}`), and
 meanwhile GETs /healthz back to back on a connection of its own, from a separate process so
 that the client's own work does not delay the probe. Prints the probe's latency (median, p99,
-max) during each burst and the checks' answers. Target (issue 8): /healthz within 100 ms.
+max) during each burst and the checks' answers. Target: /healthz within 100 ms.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
 import socket
 import statistics
 import subprocess
@@ -27,28 +26,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import free_port, percentile, service_env, wait_healthy
+
 TARGET_MS = 100.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_healthy(port: int, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("service not healthy")
 
 
 def probe(port: int, seconds: float, out: multiprocessing.Queue[list[float]]) -> None:
@@ -98,7 +78,7 @@ def main() -> int:
                 [sys.executable, "-m", "loadtester", f"-port={port}", "-state=memory",
                  f"-log-level={options.log_level}"],
                 stdout=sink, stderr=subprocess.STDOUT, cwd=tmp,
-                env={**os.environ, "PYTHONPATH": str(REPO)})
+                env=service_env())
         try:
             wait_healthy(port)
             print(f"{options.checks} blocking checks `{options.command}` at once, "
@@ -115,7 +95,7 @@ def main() -> int:
                 latencies = queue.get(timeout=60)
                 prober.join()
                 latencies.sort()
-                p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+                p99 = percentile(latencies, 0.99)
                 worst = max(worst, latencies[-1])
                 print(f"{round_:>5} {len(latencies):>7} {statistics.median(latencies):>10.1f} "
                       f"{p99:>8.1f} {latencies[-1]:>8.1f}  {dict(sorted(answers.items()))}")

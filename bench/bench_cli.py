@@ -9,10 +9,10 @@ bench_load.py does, or a small threaded HTTP server in this process when nginx i
 Then runs `loadtester load -n 1 -c 1 URL` (the venv's console script), `python -m
 loadtester.loadgen.cli -n 1 -c 1 URL` and `hey -n 1 -c 1 URL` alternately, each ``--runs``
 times, and prints the median, fastest and slowest wall time of each, and the ratio of
-medians to hey's. Target (issue 9): `loadtester load` under 300 ms on an idle machine.
+medians to hey's. Target: `loadtester load` under 300 ms on an idle machine.
 Then, for a run big enough for worker processes (`-z 2s -c 4`), the time from exec to the
 first request a local server sees: the first requests leave from the CLI's own process while
-the workers start (issue 9). It measures; the exit code is 1 only when a run fails or the
+the workers start. It measures; the exit code is 1 only when a run fails or the
 target is missed.
 """
 
@@ -31,10 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "bench"))
-
-from bench_load import start_nginx, stop  # noqa: E402
+from common import REPO, start_nginx, stop
 
 TARGET_SECONDS = 0.3
 

@@ -6,7 +6,7 @@ backlog to an unreachable sink costs, on each state backend (memory, SQLite, Red
     python bench/bench_events.py --events 300          # a smaller burst
     python bench/bench_events.py --lanes 2000 --idle 5 --no-ack   # a quick backlog run
 
-Starts a redis-server on a free port (tests/redis_server.py), a local receiver (a separate
+Starts a redis-server on a free port (tests/support/redis_server.py), a local receiver (a separate
 process answering 200) and, per backend, `python -m loadtester -port=P -state=S
 -event-webhook-url=<receiver>`. Acks: a burst as fast as 8 connections allow (10 canaries,
 distinct messages), then a paced run at 100 events/s; for each, the answer latency (p50, p99,
@@ -14,7 +14,7 @@ max) seen by the sender and the time from the first POST until the receiver has 
 Backlog: a service whose only sink is a port nobody listens on gets `--lanes` events of as
 many canaries; its CPU share while otherwise idle (utime + stime from /proc/PID/stat over
 `--idle` seconds) and the p99 of sequential POST /gate/check (gate open) are measured before
-and after. Targets (issue 7): ack p99 < 10 ms at 100 events/s; with 10 000 lanes pending,
+and after. Targets: ack p99 < 10 ms at 100 events/s; with 10 000 lanes pending,
 idle CPU < 5 % of a core and /gate/check p99 < 2x its value without the backlog.
 """
 
@@ -36,10 +36,9 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from common import REPO, free_port, service_env
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from tests.redis_server import RedisServer, free_port  # noqa: E402
+from tests.support.redis_server import RedisServer
 
 CANARIES = 10
 BACKENDS = ("memory", "sqlite", "redis")
@@ -123,7 +122,7 @@ async def _service(session: aiohttp.ClientSession, state: str,
         [sys.executable, "-m", "loadtester", f"-port={port}", "-host=127.0.0.1",
          f"-state={state}", "-log-level=warning", "-event-fold-window=0",
          f"-event-webhook-url={sink}"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO, env=service_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -277,7 +276,7 @@ def main() -> int:
         for row in acks:
             print(f"{row.state:<7} {row.run:<18} {row.p50:>7.2f} {row.p99:>7.2f} "
                   f"{row.worst:>7.2f} {row.delivered_after:>19.2f}s")
-        print("target (issue 7): p99 < 10 ms at 100 events/s\n")
+        print("target: p99 < 10 ms at 100 events/s\n")
     if backlog:
         print(f"{'state':<7} {'lanes':>6} {'idle CPU':>9} {'+backlog':>9} {'gate p99 ms':>12} "
               f"{'+backlog':>9} {'ratio':>6}")
@@ -285,7 +284,7 @@ def main() -> int:
             print(f"{b.state:<7} {b.lanes:>6} {b.cpu_before:>8.1f}% {b.cpu_after:>8.1f}% "
                   f"{b.gate_before:>12.2f} {b.gate_after:>9.2f} "
                   f"{b.gate_after / b.gate_before:>6.2f}")
-        print("target (issue 7): idle CPU < 5 % with the backlog; gate p99 ratio < 2")
+        print("target: idle CPU < 5 % with the backlog; gate p99 ratio < 2")
     return 0
 
 

@@ -10,7 +10,7 @@ worker process per CPU), `hey` and `wrk` at the same number of connections, the 
 seconds per 100k requests (user + system of each tool's process tree, from
 getrusage(RUSAGE_CHILDREN) deltas), achieved/target rate of the built-in engine at fixed rates,
 and the p99 of POST /gate/check answered by the service while the built-in generator saturates
-the machine. Targets are those of issue 3; the exit code is 1 when one is missed.
+the machine, each beside its target (bench/README.md); the exit code is 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ import argparse
 import http.client
 import json
 import os
-import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,34 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import REPO, free_port, parse_wrk, start_nginx, stop, wait_port
 
-from loadtester.loadgen import LoadSpec, parse_hey_output, run_load_sync  # noqa: E402
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.running.workers import run_load_sync
+from loadtester.loadgen.tools.hey import parse_hey_output
 
-NGINX_CONF = """
-worker_processes auto;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    keepalive_requests 10000000;
-    log_format stamps '$msec $request_method $uri $status';
-{servers}
-}}
-"""
-RETURN_200 = """
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200; }}
-    }}"""
 GATE_BODY = '{"name":"podinfo","namespace":"test"}'
 
 
@@ -74,55 +50,6 @@ class Run:
     @property
     def cpu_per_100k(self) -> float:
         return self.cpu / self.requests * 100_000 if self.requests else float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def run_nginx(workdir: Path, servers: str, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
-    """nginx with the given `server` blocks, once it listens on each of `ports`."""
-    conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers))
-    proc = subprocess.Popen(
-        ["/usr/sbin/nginx", "-p", str(workdir), "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=(workdir / "stderr.log").open("wb"),
-    )
-    for port in ports:
-        wait_port(port)
-    return proc
-
-
-def start_nginx(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """nginx answering `200` to everything; its URL."""
-    port = free_port()
-    proc = run_nginx(workdir, RETURN_200.format(port=port), (port,))
-    return proc, f"http://127.0.0.1:{port}/"
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def children_cpu() -> float:
@@ -149,14 +76,6 @@ def parse_builtin(out: str) -> tuple[int, float]:
 def parse_hey(out: str) -> tuple[int, float]:
     report = parse_hey_output(out)
     return report.total, report.achieved_rate
-
-
-def parse_wrk(out: str) -> tuple[int, float]:
-    total = re.search(r"(\d+) requests in", out)
-    rate = re.search(r"Requests/sec:\s*([\d.]+)", out)
-    if not total or not rate:
-        raise RuntimeError(f"cannot read wrk output: {out!r}")
-    return int(total.group(1)), float(rate.group(1))
 
 
 def saturate(url: str, seconds: int, connections: int, workers: int | None) -> list[Run]:

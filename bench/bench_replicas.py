@@ -4,7 +4,7 @@
     python bench/bench_replicas.py            # 3 rounds
     python bench/bench_replicas.py --rounds 5
 
-Starts a redis-server on a free port (tests/redis_server.py, AOF on) and, per round, two
+Starts a redis-server on a free port (tests/support/redis_server.py, AOF on) and, per round, two
 `python -m loadtester -state=redis://…` replicas with a webhook sink on loopback whose first
 request never gets an answer, so that replica A holds that delivery. Measured per round:
 
@@ -15,7 +15,7 @@ request never gets an answer, so that replica A holds that delivery. Measured pe
   and started again; the time until /readyz answers 200 again, and whether the gate is still open
   and every event is delivered once the sink answers.
 
-Targets (issue 7): event takeover within 30 s, task lease lapse within 15 s, nothing lost.
+Targets: event takeover within 30 s, task lease lapse within 15 s, nothing lost.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from tests.redis_server import RedisServer, free_port  # noqa: E402
-from tests.webhook_sink import WebhookSink  # noqa: E402
+from common import free_port, service_env
+
+from tests.support.redis_server import RedisServer
+from tests.support.webhook_sink import WebhookSink
 
 CANARY = {"name": "podinfo", "namespace": "bench", "checksum": "abc"}
 
@@ -62,7 +62,7 @@ def start(state: str, sink: str, tmp: Path) -> tuple[subprocess.Popen[bytes], in
     process = subprocess.Popen(
         [sys.executable, "-m", "loadtester", f"-port={port}", f"-state={state}",
          "-log-level=info", f"-event-webhook-url={sink}"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+        stdout=log, stderr=subprocess.STDOUT, env=service_env())
     wait(lambda: call(port, "/healthz") == 200, 20)
     return process, port
 

@@ -11,8 +11,8 @@ staged runs. Prints one table: max req/s (median of --runs) of `loadtester load 
 `loadtester load -f mix.yaml` (weights 80/15/5, a body check on POST /api/orders) and of
 `wrk -s bench/wrk_mix.lua` (the same mix and check); the ratios mix/single and ours/wrk; and,
 for staged runs peaking at 1 000 and 20 000 req/s (3 s up, 3 s at the peak, 3 s down), the
-requests nginx logged in each stage over the stage's integral. Targets are those of issue 11;
-the exit code is 1 when one is missed.
+requests nginx logged in each stage over the stage's integral. Each figure is printed beside
+its target; the exit code is 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -31,12 +31,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import REPO, free_port, parse_wrk, run_nginx, stop
 
-from bench_load import free_port, parse_wrk, run_nginx, stop  # noqa: E402
-
-from loadtester.durations import parse_go_duration  # noqa: E402
+from loadtester.durations import parse_go_duration
 
 WRK_SCRIPT = REPO / "bench" / "wrk_mix.lua"
 LOCATIONS = """

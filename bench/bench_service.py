@@ -10,7 +10,7 @@ process start to the first `200 OK` from /healthz and the median resident set si
 right after start. Then runs wrk against POST /gate/check (gate opened, so every answer is
 `200 Approved`) with the SQLite, memory and Redis (a redis-server started on a free port)
 stores, and against a minimal aiohttp app on uvloop that answers `OK`, with the same wrk
-settings, and prints a table with the targets of issues 2 and 7.
+settings, and prints a table with each figure's target.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,9 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-from tests.redis_server import RedisServer  # noqa: E402
+from common import free_port, service_env, stop
+
+from tests.support.redis_server import RedisServer
 
 BODY = '{"name":"podinfo","namespace":"test"}'
 STARTS = 5
@@ -70,13 +69,6 @@ class WrkResult:
     errors: str
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def get(port: int, path: str, body: str | None = None) -> tuple[int, str]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
@@ -110,21 +102,11 @@ def rss_mb(pid: int) -> float:
     raise SystemExit("no VmRSS")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def start_loadtester(
     port: int, state: Path | str, log: Path, log_level: str = "info"
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start the service; return it and the seconds until /healthz answered 200."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = service_env()
     with log.open("ab") as sink:
         began = time.perf_counter()
         process = subprocess.Popen(
@@ -202,7 +184,7 @@ def metrics_with_open_gates(state: str, tmp: Path, log: Path) -> tuple[float, in
         connection.close()
         return statistics.median(times), size
     finally:
-        stop(process)
+        stop(process, grace=20)
 
 
 def main() -> int:
@@ -232,7 +214,7 @@ def main() -> int:
             startups.append(seconds)
             time.sleep(0.5)  # let start-up garbage settle before reading RSS
             rss.append(rss_mb(process.pid))
-            stop(process)
+            stop(process, grace=20)
 
         # /gate/check throughput, gate open -> 200 Approved: on each backend at info
         # (Flagger's Deployment), and on SQLite at debug, where every request's line is written
@@ -253,7 +235,7 @@ def main() -> int:
                     checks[f"{name}-{level}"] = run_wrk(url, script, args.threads,
                                                         args.connections, duration)
                 finally:
-                    stop(process)
+                    stop(process, grace=20)
             scrape = {name: metrics_with_open_gates(backends[name], tmp, log)
                       for name in ("sqlite", "redis")}
         finally:
@@ -272,7 +254,7 @@ def main() -> int:
             run_wrk(url, script, args.threads, args.connections, "1s")  # warm-up
             ceiling = run_wrk(url, script, args.threads, args.connections, duration)
         finally:
-            stop(minimal)
+            stop(minimal, grace=20)
 
     startup = statistics.median(startups)
     idle_rss = statistics.median(rss)

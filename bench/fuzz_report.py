@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The figures of the fuzz run (issue 8, item 5): payloads tried, answers by status code,
+"""The figures of the fuzz run: payloads tried, answers by status code,
 tracebacks, per fuzz test and in total.
 
     python bench/fuzz_report.py
 
-Runs tests/test_fuzz.py (the same strategies, the same fixed seed, the real app in-process)
+Runs tests/server/test_fuzz.py (the same strategies, the same fixed seed, the real app in-process)
 with its output shown, reads the line each test prints (`fuzz NAME: N payloads, statuses {...},
 tracebacks T`) and prints a table. The exit code is pytest's.
 """
@@ -27,7 +27,7 @@ def main() -> int:
     started = time.monotonic()
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s",
-         "tests/test_fuzz.py"],
+         "tests/server/test_fuzz.py"],
         cwd=REPO, capture_output=True, text=True, check=False)
     elapsed = time.monotonic() - started
     rows: list[tuple[str, int, Counter[int], int]] = []

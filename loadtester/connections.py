@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import resource
+import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from loadtester import metrics
@@ -26,12 +28,25 @@ PROBE_SLOTS = 8  # connections past the cap that may ask for /healthz, /readyz o
 PROBE_HEADER_TIMEOUT = 1.0  # a probe sends its request at once; a reserve slot is not held
 _UNLIMITED_FILES = 1 << 20  # what an unlimited RLIMIT_NOFILE counts as
 _LOG_WINDOW = 10.0  # seconds: at most a few lines of each kind per window (log_throttle.py)
+_SOMAXCONN = Path("/proc/sys/net/core/somaxconn")
 
 
 def file_limit() -> int:
     """The process's soft limit on open file descriptors."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return _UNLIMITED_FILES if soft == resource.RLIM_INFINITY else soft
+
+
+def listen_backlog(somaxconn: Path = _SOMAXCONN) -> int:
+    """The listening socket's backlog: the kernel's somaxconn, as Go's net package takes it.
+
+    aiohttp's default, 128, makes the callers of a larger burst wait for a SYN retransmit (1 s).
+    """
+    try:
+        value = int(somaxconn.read_text())
+    except (OSError, ValueError):
+        return socket.SOMAXCONN
+    return value if value > 0 else socket.SOMAXCONN
 
 
 def default_max_connections(files: int) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from loadtester.events.config import secret_files
+from loadtester.flags import ENV_PREFIX
 
 if TYPE_CHECKING:
     from loadtester.settings import Settings
@@ -33,7 +34,6 @@ NEVER_UNDER = (
 )
 # devices are refused anyway (not regular files: 400); regular files here (/dev/shm) are not ours
 DEVICES = "/dev"
-_ENV_PREFIX = "LOADTESTER_"
 _REDIS_FILE_PARAMETERS = ("ssl_keyfile", "ssl_certfile", "ssl_ca_certs")
 _SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 NO_DIRECTORIES_WARNING = (
@@ -89,7 +89,7 @@ class FilePolicy:
         secrets += [
             value
             for name, value in env.items()
-            if name.startswith(_ENV_PREFIX) and name.endswith("_FILE")
+            if name.startswith(ENV_PREFIX) and name.endswith("_FILE")
         ]
         if settings.state_backend == "redis":
             query = parse_qs(urlsplit(settings.state).query)

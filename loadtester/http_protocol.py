@@ -7,7 +7,7 @@ subclasses its RequestHandler; GuardedAppRunner is web.AppRunner serving through
 subclass uses RequestHandler's internals as aiohttp 3.14 names them (requirements.lock pins
 it): the parsed-message queue `_messages` and its `_waiter`, `_ErrInfo` (how aiohttp queues a
 parse error), `_current_request`, `_request_handler`, `_lingering_time`, `_close` and
-`_force_close`; tests/test_http_layer.py fails if a new aiohttp changes them.
+`_force_close`; tests/system/test_http_layer.py fails if a new aiohttp changes them.
 """
 
 from __future__ import annotations

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from loadtester.keys import RUNNER, STATE
 from loadtester.logs import get_logger
-from loadtester.state.base import AuditEntry, GateChange, TaskRecord, gate_key, rollback_key
+from loadtester.state.base import (
+    AuditEntry,
+    GateChange,
+    State,
+    TaskRecord,
+    gate_key,
+    rollback_key,
+)
+
+if TYPE_CHECKING:
+    from loadtester.tasks.runner import TaskRunner
 
 ANONYMOUS = "anonymous"
 GATES = ("gate", "rollback")
 
 
-async def change_gate(app: web.Application, gate: str, name: str, namespace: str,
+async def change_gate(state: State, gate: str, name: str, namespace: str,
                       is_open: bool, *, who: str, peer: str, checksum: str = "",
                       bound: bool = False, proxy: str = "") -> GateChange:
     """Open or close a canary's gate (or rollback gate), audit and log the change.
@@ -33,7 +41,6 @@ async def change_gate(app: web.Application, gate: str, name: str, namespace: str
     by = peer if who in ("", ANONYMOUS) else f"{who}@{peer}"
     change = GateChange(is_open, by=by, checksum=checksum, at=time.time(), name=name,
                         namespace=namespace, bound=bound)
-    state = app[STATE]
     await state.gates.set(key_of(name, namespace), change)
     action = f"{gate}-{'open' if is_open else 'close'}"
     await state.audit.append(AuditEntry(change.at, who or ANONYMOUS, peer, action, name,
@@ -47,12 +54,11 @@ async def change_gate(app: web.Application, gate: str, name: str, namespace: str
     return change
 
 
-async def cancel_task(app: web.Application, task_id: str, *, who: str,
+async def cancel_task(state: State, runner: TaskRunner, task_id: str, *, who: str,
                       peer: str) -> TaskRecord | None:
     """Cancel a running background task: at once when it runs here, else through the ledger
     (the replica running it stops at its next lease renewal). None for an unknown id; a task
     that already ended, or a blocking check, is answered as it is, unchanged."""
-    state = app[STATE]
     record = await state.history.task(task_id)
     if record is None:
         return None
@@ -60,7 +66,7 @@ async def cancel_task(app: web.Application, task_id: str, *, who: str,
         return record
     who = who or ANONYMOUS
     why = f"cancelled by {who}"
-    if not await app[RUNNER].cancel(task_id, why):
+    if not await runner.cancel(task_id, why):
         # elsewhere (or on a replica that died): the record says so now, its owner stops soon
         await state.tasks.cancel(task_id)
         await state.history.record_task(dataclasses.replace(

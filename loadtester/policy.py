@@ -7,9 +7,7 @@ from collections.abc import Sequence
 
 from loadtester.errors import Forbidden
 from loadtester.models import WebhookPayload
-from loadtester.tasks.base import Task
-from loadtester.tasks.load import LoadTask
-from loadtester.tasks.registry import DEFAULT_TYPE
+from loadtester.tasks.base import DEFAULT_TYPE, Task
 
 SHELL_TYPES = frozenset({"cmd", "bash"})
 TOOL_TYPES = frozenset({"helm", "helmv3", "kubectl"})
@@ -42,7 +40,12 @@ class CommandPolicy:
     def check_task(self, task: Task) -> None:
         """Raise Forbidden naming the first URL of a load run given by metadata that no
         pattern allows as `load <url>`."""
-        if not self._patterns or not isinstance(task, LoadTask):
+        if not self._patterns:
+            return
+        # here, not at the top: the load task brings the load generator with it
+        from loadtester.tasks.load import LoadTask
+
+        if not isinstance(task, LoadTask):
             return
         if command_of(task.payload) is not None:
             return  # its command line, URLs included, passed check()

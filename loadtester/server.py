@@ -12,7 +12,7 @@ from aiohttp import web
 
 from loadtester import version
 from loadtester.app import create_app
-from loadtester.connections import ConnectionLimits, file_limit
+from loadtester.connections import ConnectionLimits, file_limit, listen_backlog
 from loadtester.filepolicy import startup_warning
 from loadtester.http_protocol import GuardedAppRunner
 from loadtester.logs import configure_logging, get_logger
@@ -38,7 +38,7 @@ async def _listen(app: web.Application, settings: Settings, limits: ConnectionLi
                               keepalive_timeout=_KEEPALIVE_TIMEOUT)
     await runner.setup()
     try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        await web.TCPSite(runner, settings.host, settings.port, backlog=listen_backlog()).start()
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

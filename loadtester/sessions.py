@@ -97,8 +97,8 @@ async def identify(request: web.Request) -> Viewer:
     session = await _session(request, tokens)
     if session is None:
         error = InvalidCredentials if cookie else Unauthorized
-        raise error("log in (POST /api/v1/session) or send a Bearer token in the "
-                    "Authorization header")
+        raise error("log in (POST /api/v1/session) or send the Authorization header "
+                    "(Bearer) with a token")
     _check_csrf(request, session.viewer)
     return session.viewer
 

@@ -1,8 +1,9 @@
-"""Shared fixtures: settings on a temporary state directory, a client of the real app."""
+"""Shared fixtures: settings on a temporary state directory, a client of the real app, the real
+service as a subprocess, and real servers (Redis, nginx, counting HTTP servers) to test against."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,11 @@ from loadtester.app import create_app
 from loadtester.logs import configure_logging
 from loadtester.settings import Settings
 from loadtester.tasks.process import child_environment
-from tests.loadgen.nginx import NGINX, Nginx
-from tests.loadgen.servers import CountingServer, Reply
-from tests.redis_server import RedisServer
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+from tests.support.client import ClientFactory
+from tests.support.nginx import NGINX, Nginx
+from tests.support.redis_server import RedisServer
+from tests.support.servers import CountingServer, Reply
+from tests.support.service import Services, StartService
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -64,6 +65,14 @@ async def make_client(
         return client
 
     return make
+
+
+@pytest.fixture
+def start_service(tmp_path: Path) -> Iterator[StartService]:
+    """Start `python -m loadtester` (or another command) on a free port; killed at the end."""
+    services = Services(tmp_path)
+    yield services.start
+    services.close()
 
 
 @pytest.fixture(scope="session")

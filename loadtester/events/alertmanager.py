@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut
-from loadtester.events.sink import Duration, HttpCall, Sink, SinkOptions, json_call
+from loadtester.events.sink import Duration, HttpCall, SinkBase, SinkOptions, json_call
 
 API_PATH = "/api/v2/alerts"
 # The v2 API documents no size for annotations, but it keeps them in memory and copies them
@@ -32,7 +32,7 @@ class AlertmanagerOptions(SinkOptions):
     generator_url: str = ""
 
 
-class AlertmanagerSink(Sink):
+class AlertmanagerSink(SinkBase):
     kind = "alertmanager"
 
     def __init__(self, name: str, options: AlertmanagerOptions, url: str) -> None:

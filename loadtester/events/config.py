@@ -16,15 +16,16 @@ Without `routes` every sink gets every event.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from loadtester.event import sample_event
 from loadtester.events.alertmanager import AlertmanagerOptions, AlertmanagerSink
 from loadtester.events.discord import DiscordOptions, DiscordSink
-from loadtester.events.event import sample_event
 from loadtester.events.gchat import GChatOptions, GChatSink
 from loadtester.events.msteams import TeamsOptions, TeamsSink
 from loadtester.events.rocket import RocketOptions, RocketSink
@@ -167,6 +168,56 @@ def _template_sources(options: SinkOptions) -> list[tuple[tuple[str, ...], str]]
     return found
 
 
+# the sink of one options model: (name, options of its type, where they were read)
+SinkFactory = Callable[[str, Any, Source], Sink]
+
+
+def _url_sink(make: Callable[[str, Any, str], Sink]) -> SinkFactory:
+    """The factory of a sink made of its name, its options and a URL it cannot do without."""
+
+    def build(name: str, options: SinkOptions, source: Source) -> Sink:
+        return make(name, options, _url(source, ("sinks", name), options, True))
+
+    return build
+
+
+def _slack_sink(name: str, options: SlackOptions, source: Source) -> Sink:
+    """An incoming webhook (url) or a bot token (token or token_file) with a channel."""
+    loc = ("sinks", name)
+    if options.token and options.token_file:
+        raise source.error(loc, "give token or token_file, not both")
+    token = (_secret(source, (*loc, "token_file"), options.token_file)
+             if options.token_file else options.token)
+    if token and not options.channel:
+        raise source.error(loc, "a bot token needs a channel")
+    return SlackSink(name, options, _url(source, loc, options, not token), token)
+
+
+def _webhook_sink(name: str, options: WebhookOptions, source: Source) -> Sink:
+    """A webhook with its secret headers read now and its body template tried on a sample."""
+    loc = ("sinks", name)
+    headers = {key: _secret(source, (*loc, "header_files", key), path)
+               for key, path in options.header_files.items()}
+    sink = WebhookSink(name, options, _url(source, loc, options, True), headers)
+    _check_templates(sink, source)  # a template's own mistake first, as for any sink
+    try:
+        sink.render_body(sample_event(), 2)
+    except ValueError as exc:
+        raise source.error((*loc, "body"), str(exc)) from None
+    return sink
+
+
+SINK_FACTORIES: dict[str, SinkFactory] = {
+    "slack": _slack_sink,
+    "msteams": _url_sink(TeamsSink),
+    "discord": _url_sink(DiscordSink),
+    "gchat": _url_sink(GChatSink),
+    "rocket": _url_sink(RocketSink),
+    "webhook": _webhook_sink,
+    "alertmanager": _url_sink(AlertmanagerSink),
+}
+
+
 def build_sink(name: str, options: SinkOptions, source: Source) -> Sink:
     """The sink of one options model; secrets read from their files now."""
     loc: tuple[Any, ...] = ("sinks", name)
@@ -177,42 +228,21 @@ def build_sink(name: str, options: SinkOptions, source: Source) -> Sink:
             Template(text)
         except TemplateProblem as exc:
             raise source.error((*loc, *key), str(exc)) from None
-    sink: Sink
-    if isinstance(options, SlackOptions):
-        if options.token and options.token_file:
-            raise source.error(loc, "give token or token_file, not both")
-        token = (_secret(source, (*loc, "token_file"), options.token_file)
-                 if options.token_file else options.token)
-        if token and not options.channel:
-            raise source.error(loc, "a bot token needs a channel")
-        sink = SlackSink(name, options, _url(source, loc, options, not token), token)
-    elif isinstance(options, TeamsOptions):
-        sink = TeamsSink(name, options, _url(source, loc, options, True))
-    elif isinstance(options, DiscordOptions):
-        sink = DiscordSink(name, options, _url(source, loc, options, True))
-    elif isinstance(options, GChatOptions):
-        sink = GChatSink(name, options, _url(source, loc, options, True))
-    elif isinstance(options, RocketOptions):
-        sink = RocketSink(name, options, _url(source, loc, options, True))
-    elif isinstance(options, WebhookOptions):
-        headers = {key: _secret(source, (*loc, "header_files", key), path)
-                   for key, path in options.header_files.items()}
-        sink = WebhookSink(name, options, _url(source, loc, options, True), headers)
-    elif isinstance(options, AlertmanagerOptions):
-        sink = AlertmanagerSink(name, options, _url(source, loc, options, True))
-    else:  # pragma: no cover - the union above is exhaustive
+    factory = SINK_FACTORIES.get(options.type)
+    if factory is None:  # pragma: no cover - AnySinkOptions admits the table's types only
         raise source.error(loc, f"unknown sink type {options.type!r}")
+    sink = factory(name, options, source)
+    _check_templates(sink, source)
+    return sink
+
+
+def _check_templates(sink: Sink, source: Source) -> None:
+    """Render each of the sink's templates once: mistakes show at start-up."""
     for option, template in sink.templates():
         try:
             template.check()
         except TemplateProblem as exc:
-            raise source.error((*loc, *option.split(".")), str(exc)) from None
-    if isinstance(sink, WebhookSink):
-        try:
-            sink.render_body(sample_event(), 2)
-        except ValueError as exc:
-            raise source.error((*loc, "body"), str(exc)) from None
-    return sink
+            raise source.error(("sinks", sink.name, *option.split(".")), str(exc)) from None
 
 
 def _compile(pattern: str) -> re.Pattern[str] | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut, size
 from loadtester.events.sink import (
     COLOURS,
     HttpCall,
-    Sink,
+    SinkBase,
     SinkOptions,
     Verdict,
     json_call,
@@ -59,7 +59,7 @@ class DiscordOptions(SinkOptions):
     avatar_url: str = ""
 
 
-class DiscordSink(Sink):
+class DiscordSink(SinkBase):
     kind = "discord"
 
     def __init__(self, name: str, options: DiscordOptions, url: str) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import html
 from typing import Any, Literal
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut, neutralise_angles
-from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, fit_json
+from loadtester.events.sink import COLOURS, HttpCall, SinkBase, SinkOptions, fit_json
 
 # The maximum message size, text and cards together, is 32,000 bytes
 # (developers.google.com/chat/reference/rest/v1/spaces.messages/create). Measured on the JSON
@@ -25,7 +25,7 @@ class GChatOptions(SinkOptions):
     format: Literal["card", "text"] = "card"
 
 
-class GChatSink(Sink):
+class GChatSink(SinkBase):
     kind = "gchat"
 
     def __init__(self, name: str, options: GChatOptions, url: str) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut
-from loadtester.events.sink import COLOURS, HttpCall, Sink, SinkOptions, fit_json
+from loadtester.events.sink import COLOURS, HttpCall, SinkBase, SinkOptions, fit_json
 
 _CARD_COLOURS = {"info": "Good", "warn": "Warning", "error": "Attention"}
 # "The message size limit is 28 KB" (learn.microsoft.com/microsoftteams/platform/
@@ -25,7 +25,7 @@ class TeamsOptions(SinkOptions):
     format: Literal["adaptive", "messagecard"] = "adaptive"
 
 
-class TeamsSink(Sink):
+class TeamsSink(SinkBase):
     kind = "msteams"
 
     def __init__(self, name: str, options: TeamsOptions, url: str) -> None:

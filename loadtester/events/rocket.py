@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut, neutralise_mentions
-from loadtester.events.sink import HttpCall, Sink, SinkOptions, json_call
+from loadtester.events.sink import HttpCall, SinkBase, SinkOptions, json_call
 
 _COLOURS = {"info": "#0076D7", "warn": "#DAA038", "error": "#FF0000"}
 # Message_MaxAllowedSize, 5 000 characters by default (Administration > Message, "Maximum
@@ -26,7 +26,7 @@ class RocketOptions(SinkOptions):
     emoji: str = ":rocket:"
 
 
-class RocketSink(Sink):
+class RocketSink(SinkBase):
     kind = "rocket"
 
     def __init__(self, name: str, options: RocketOptions, url: str) -> None:

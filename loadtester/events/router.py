@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loadtester.errors import NotFound
+from loadtester.event import Event
 from loadtester.events.config import EventConfig, Route
-from loadtester.events.event import Event
 from loadtester.events.sink import Sink
 
 

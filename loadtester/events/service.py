@@ -13,9 +13,9 @@ import aiohttp
 
 from loadtester import metrics
 from loadtester.errors import StoreUnavailable
+from loadtester.event import Event
 from loadtester.events.config import EventConfig, load_event_config
 from loadtester.events.dispatcher import Dispatcher
-from loadtester.events.event import Event
 from loadtester.events.router import Router
 from loadtester.logs import get_logger
 from loadtester.models import PHASES, WebhookPayload

@@ -1,4 +1,5 @@
-"""What every sink shares: options, the HTTP call it builds, and how an answer is judged."""
+"""What a sink is (the Sink protocol: the HTTP call it builds for an event, how it judges the
+answer) and what the sinks share: options, JSON bodies, Retry-After, templated text (SinkBase)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from loadtester.durations import parse_go_duration
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import FACT_NAME_LIMIT, FACT_VALUE_LIMIT, TITLE_LIMIT, cut
 from loadtester.events.templates import DEFAULT_TEXT, DEFAULT_TITLE, Template, compile_template
 
@@ -123,8 +124,44 @@ def short(body: bytes, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class Sink:
-    """A named destination. Subclasses build the request their tool documents."""
+class Sink(Protocol):
+    """A named destination of events: a chat tool, Alertmanager, a webhook."""
+
+    @property
+    def kind(self) -> str:
+        """The `type` of its options: slack, msteams, webhook, ..."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """Its name in the configuration (routes name it)."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one delivery attempt may take."""
+        ...
+
+    def templates(self) -> list[tuple[str, Template]]:
+        """(option name, template) of every template, checked at start-up."""
+        ...
+
+    def accepts(self, event: Event) -> bool:
+        """False for events this sink has nothing to say about."""
+        ...
+
+    def request(self, event: Event, count: int) -> HttpCall:
+        """The HTTP call delivering `event`, folded `count` times."""
+        ...
+
+    def judge(self, status: int, headers: Any, body: bytes) -> Verdict:
+        """How the tool's answer is taken: delivered, retry or dead."""
+        ...
+
+
+class SinkBase:
+    """The shared part of the sinks: name, URL, timeout, title and text templates, the rule
+    of most webhooks for answers. A subclass adds the `request` its tool documents."""
 
     kind: ClassVar[str] = ""
 
@@ -142,9 +179,6 @@ class Sink:
     def accepts(self, event: Event) -> bool:
         """False for events this sink has nothing to say about."""
         return True
-
-    def request(self, event: Event, count: int) -> HttpCall:
-        raise NotImplementedError
 
     def judge(self, status: int, headers: Any, body: bytes) -> Verdict:
         return judge_http(status, headers, body)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut
-from loadtester.events.sink import HttpCall, Sink, SinkOptions, Verdict, json_call, judge_http
+from loadtester.events.sink import HttpCall, SinkBase, SinkOptions, Verdict, json_call, judge_http
 
 SLACK_API = "https://slack.com/api/chat.postMessage"
 _COLOURS = {"info": "good", "warn": "warning", "error": "danger"}
@@ -41,7 +41,7 @@ class SlackOptions(SinkOptions):
     api_url: str = SLACK_API
 
 
-class SlackSink(Sink):
+class SlackSink(SinkBase):
     kind = "slack"
 
     def __init__(self, name: str, options: SlackOptions, url: str, token: str = "") -> None:

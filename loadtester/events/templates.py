@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from loadtester.events.event import sample_event
+from loadtester.event import sample_event
 
 DEFAULT_TITLE = "{{ name }}.{{ namespace }}"
 DEFAULT_TEXT = "{{ message }}{% if count > 1 %} (repeated {{ count }} times){% endif %}"

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.events.limits import cut
-from loadtester.events.sink import HttpCall, Sink, SinkOptions, json_body
+from loadtester.events.sink import HttpCall, SinkBase, SinkOptions, json_body
 from loadtester.events.templates import Template
 
 
@@ -36,7 +36,7 @@ def default_body(event: Event, count: int, text: str, message: str) -> dict[str,
     }
 
 
-class WebhookSink(Sink):
+class WebhookSink(SinkBase):
     kind = "webhook"
 
     def __init__(self, name: str, options: WebhookOptions, url: str,

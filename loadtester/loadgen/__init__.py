@@ -1,69 +1,35 @@
-"""The built-in load generator: specs, engine, worker processes, results and hey parsing.
+"""The built-in load generator, in four rooms. Imports run one way: running -> input ->
+results -> errors, tools -> results, and cli.py on top of them all.
 
-The service calls :func:`run_load` with a :class:`LoadSpec` built by
-:meth:`LoadSpec.from_metadata` or :meth:`LoadSpec.from_hey_command`, and judges the result
-(or a :class:`HeyReport` from :func:`parse_hey_output`) with :meth:`Thresholds.evaluate`.
+    errors.py            LoadSpecError (a run that cannot be described), LoadGenError (a worker)
+    input/               what to run
+      spec.py            LoadSpec: one run (URL or a mix, rate, concurrency, length) and the
+                         request bytes it stands for
+      metadata.py        webhook metadata -> LoadSpec and Thresholds
+      heyflags.py        hey's flags (Go flag syntax) -> LoadSpec
+      scenario.py        a scenario document (YAML/JSON) -> Mix, with stages
+      mix.py             Mix: a scenario's pre-built requests, endpoints and interleaved order
+      stages.py          a ramping rate ("30s:0->100, 2m:100") as a Profile
+      boundedyaml.py     YAML read at a bounded cost
+    results/             what a run produced
+      histogram.py, details.py   latencies (log-linear buckets); hey's phase details
+      result.py          LoadResult: counts, errors, latency; merging; JSON
+      thresholds.py      Thresholds: pass/fail of a run and of each scenario request
+      report.py          hey's text summary and the live progress line
+      messages.py        ProgressDelta, and what workers and their parent say over a pipe
+    running/             sending
+      connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio Protocol, httptools)
+      engine.py          Engine: one process's share, closed or open loop, stages
+      mixengine.py       MixEngine, MixConn: a scenario's mix on the same pump
+      factory.py         new_engine(spec, share): the one place that picks the engine
+      recorder.py, shares.py     an interval's counts; a run split over processes
+      local.py           a run in the calling process (small runs, the first moments of big ones)
+      worker.py, workers.py      a worker process; run_load: a run over worker processes
+    tools/               hey's and ghz's output read back (tasks that run those tools)
+      toolreport.py      the ToolReport protocol and what both tools print
+      hey.py, ghz.py     parse_hey_output, parse_ghz_output
+    cli.py               `loadtester load`: hey's flags in, hey's summary out
+
+The service builds a LoadSpec (input/metadata.py), runs it (running/workers.py run_load) and
+judges the LoadResult, or a tool's report, with results/thresholds.py.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from loadtester.durations import format_duration, parse_go_duration
-    from loadtester.loadgen.heyoutput import HeyReport, parse_hey_output
-    from loadtester.loadgen.histogram import Histogram
-    from loadtester.loadgen.result import ERROR_KINDS, LoadResult, ResultView, Thresholds
-    from loadtester.loadgen.spec import LoadSpec, LoadSpecError
-    from loadtester.loadgen.workers import (
-        LoadGenError,
-        ProgressDelta,
-        run_load,
-        run_load_sync,
-    )
-
-# Names load on first use, so `loadtester load` imports only what its run needs.
-_HOMES = {
-    "format_duration": "loadtester.durations",
-    "parse_go_duration": "loadtester.durations",
-    "HeyReport": "loadtester.loadgen.heyoutput",
-    "parse_hey_output": "loadtester.loadgen.heyoutput",
-    "Histogram": "loadtester.loadgen.histogram",
-    "ERROR_KINDS": "loadtester.loadgen.result",
-    "LoadResult": "loadtester.loadgen.result",
-    "ResultView": "loadtester.loadgen.result",
-    "Thresholds": "loadtester.loadgen.result",
-    "LoadSpec": "loadtester.loadgen.spec",
-    "LoadSpecError": "loadtester.loadgen.spec",
-    "LoadGenError": "loadtester.loadgen.workers",
-    "ProgressDelta": "loadtester.loadgen.workers",
-    "run_load": "loadtester.loadgen.workers",
-    "run_load_sync": "loadtester.loadgen.workers",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
-
-
-__all__ = [
-    "ERROR_KINDS",
-    "HeyReport",
-    "Histogram",
-    "LoadGenError",
-    "LoadResult",
-    "LoadSpec",
-    "LoadSpecError",
-    "ProgressDelta",
-    "ResultView",
-    "Thresholds",
-    "format_duration",
-    "parse_go_duration",
-    "parse_hey_output",
-    "run_load",
-    "run_load_sync",
-]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
-from loadtester.loadgen.heyflags import HeyArgs, spec_from_hey, split_hey_flags
-from loadtester.loadgen.spec import LoadSpec, LoadSpecError
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.heyflags import HeyArgs, spec_from_hey, split_hey_flags
+from loadtester.loadgen.input.spec import LoadSpec
 
 if TYPE_CHECKING:
-    from loadtester.loadgen.details import Details
-    from loadtester.loadgen.result import LoadResult
-    from loadtester.loadgen.workers import ProgressDelta
+    from loadtester.loadgen.results.details import Details
+    from loadtester.loadgen.results.messages import ProgressDelta
+    from loadtester.loadgen.results.result import LoadResult
 
 # Imports are deferred to the branch that needs them: a small run starts sending before a big
 # one would have loaded multiprocessing (python -X importtime -m loadtester.loadgen.cli ...).
@@ -92,10 +94,10 @@ def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> 
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
-    from loadtester.loadgen.details import Details
-    from loadtester.loadgen.report import Progress
-    from loadtester.loadgen.worker import new_event_loop
-    from loadtester.loadgen.workers import LoadGenError
+    from loadtester.loadgen.errors import LoadGenError
+    from loadtester.loadgen.results.details import Details
+    from loadtester.loadgen.results.report import Progress
+    from loadtester.loadgen.running.worker import new_event_loop
 
     progress = Progress(err, spec.duration, spec.total_requests) if err.isatty() else None
 
@@ -122,7 +124,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> 
 
         out.write(json.dumps(result.to_json(), indent=2) + "\n")
     else:
-        from loadtester.loadgen.report import format_hey_summary, format_requests
+        from loadtester.loadgen.results.report import format_hey_summary, format_requests
 
         out.write(format_hey_summary(result, details) + format_requests(result))
     out.flush()
@@ -140,8 +142,8 @@ async def _run(
 
     A run one process sends quickly enough runs here; a long one at full speed, or a big one,
     starts here too and goes on in worker processes once they are ready (see
-    loadgen/local.py)."""
-    from loadtester.loadgen.local import fits_locally
+    running/local.py)."""
+    from loadtester.loadgen.running.local import fits_locally
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -158,11 +160,11 @@ async def _run(
         stop.set()
     try:
         if fits_locally(spec, workers):
-            from loadtester.loadgen.local import run_local
+            from loadtester.loadgen.running.local import run_local
 
             return await run_local(spec, on_progress, progress_interval=0.25, stop=stop,
                                    details=details)  # fmt: skip
-        from loadtester.loadgen.workers import run_load
+        from loadtester.loadgen.running.workers import run_load
 
         return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop,
                               details=details, hand_over=True)  # fmt: skip
@@ -173,8 +175,6 @@ async def _run(
 
 def _scenario(args: HeyArgs) -> LoadSpec:
     """``-f scenario.yaml``: the scenario with the run-wide hey flags."""
-    from loadtester.loadgen.heyflags import spec_from_scenario
-
     path = args.values["f"]
     try:
         with open(path, encoding="utf-8") as handle:
@@ -184,7 +184,40 @@ def _scenario(args: HeyArgs) -> LoadSpec:
         raise LoadSpecError(f"invalid value for flag -f: {reason}: {path}") from None
     if len(text) > 1024 * 1024:
         raise LoadSpecError(f"invalid value for flag -f: larger than 1 MiB: {path}")
-    return spec_from_scenario(args, text)
+    return _spec_from_scenario(args, text)
+
+
+_PER_REQUEST_FLAGS = ("m", "d", "D", "T", "A", "a", "host")
+_RUN_FLAGS = ("n", "c", "q", "z", "t", "cpus")
+
+
+def _spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
+    """The run of a scenario document with the run-wide hey flags in ``args`` (-n -c -q -z -t
+    apply to the run as a whole, what a scenario sets per request is refused; a URL, if given,
+    is the base of the scenario's relative request URLs)."""
+    from loadtester.loadgen.input.scenario import parse_scenario, scenario_spec
+
+    v = args.values
+    for name in _PER_REQUEST_FLAGS:
+        if name in v:
+            raise LoadSpecError(f"flag -{name} does not apply with -f: set it on the scenario's "
+                                "requests")
+    if args.headers:
+        raise LoadSpecError("flag -H does not apply with -f: set headers on the scenario's "
+                            "requests")
+    scenario = parse_scenario(text, args.url or None)
+    run_wide = {name: v[name] for name in _RUN_FLAGS if name in v}
+    if scenario.stages is not None:
+        for name in ("n", "q", "z"):
+            if name in v:
+                raise LoadSpecError(f"flag -{name} conflicts with the scenario's stages: they set "
+                                    "the rate and the length of the run")
+        run_wide["z"] = "1s"  # skips hey's checks of -n; the stages replace the duration
+    one = HeyArgs(values=run_wide, bools=args.bools, url=args.url or scenario.requests[0].url)
+    base = spec_from_hey(one)
+    if scenario.stages is not None:
+        base = dataclasses.replace(base, duration=None)
+    return scenario_spec(scenario, base)
 
 
 def _workers(text: str | None) -> int | None:

@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 
 from loadtester import api_views
 from loadtester.errors import BadRequest, Conflict, Forbidden, NotFound, UnsupportedMediaType
-from loadtester.keys import AUTHORIZER, STATE
+from loadtester.keys import AUTHORIZER, RUNNER, STATE
 from loadtester.models import MAX_CHECKSUM, is_name, is_namespace, quote
 from loadtester.operations import cancel_task, change_gate
 from loadtester.routes import LOG_FIELDS, client_peer
@@ -80,7 +80,7 @@ async def post_session(request: web.Request) -> web.Response:
     """Log in with a token of the token file: a session cookie and its CSRF value."""
     token = (await _json_body(request, required=True)).get("token")
     if not isinstance(token, str) or not 1 <= len(token) <= MAX_TOKEN:
-        raise BadRequest(f"token: required, a string of 1 to {MAX_TOKEN} characters")
+        raise BadRequest(f"a token is required: a string of 1 to {MAX_TOKEN} characters")
     tokens = request.app[AUTHORIZER].tokens
     if tokens is None:  # nothing to log in to: every caller may already do everything
         return web.json_response({"csrf": "", "namespace": OPEN_VIEWER.namespace,
@@ -160,7 +160,7 @@ def _switch(gate: str, is_open: bool) -> Handler:
         checksum = given or (record.checksum if record is not None else "")
         # a revision that is not known cannot be bound: such an approval is Go's, unbound
         peer, proxy = client_peer(request)
-        await change_gate(request.app, gate, name, namespace, is_open, who=viewer.name,
+        await change_gate(request.app[STATE], gate, name, namespace, is_open, who=viewer.name,
                           peer=peer, checksum=checksum, bound=is_open and bool(checksum),
                           proxy=proxy)
         view = await api_views.gates_view(request.app[STATE], name, namespace)
@@ -201,8 +201,8 @@ async def post_cancel(request: web.Request) -> web.Response:
     if not record.background:
         raise Conflict("a blocking check cannot be cancelled: its caller (Flagger) waits "
                        "for it and ends it by disconnecting")
-    cancelled = await cancel_task(request.app, task_id, who=viewer.name,
-                                peer=client_peer(request)[0])
+    cancelled = await cancel_task(request.app[STATE], request.app[RUNNER], task_id,
+                                  who=viewer.name, peer=client_peer(request)[0])
     if cancelled is None:
         raise NotFound(f"no task {quote(task_id)}")
     return web.json_response({"task": api_views.task_view(cancelled)})

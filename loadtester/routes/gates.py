@@ -49,7 +49,7 @@ def _switch(gate: str, is_open: bool) -> Handler:
                                          account=request[ACCOUNT])
         peer, proxy = client_peer(request)
         # unbound, as the Go service's: it approves whatever revision is checked next
-        await change_gate(request.app, gate, payload.name, payload.namespace, is_open,
+        await change_gate(request.app[STATE], gate, payload.name, payload.namespace, is_open,
                           who=request.get(CALLER, "") or ANONYMOUS, peer=peer,
                           checksum=payload.checksum, proxy=proxy)
         return web.Response(status=202)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.state.admission import CanaryAdmission
 from loadtester.state.pages import CanaryCursor
 from loadtester.state.store_keys import gate_key as gate_key

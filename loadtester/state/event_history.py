@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.state.base import EventRecord
 
 

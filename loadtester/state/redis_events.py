@@ -31,7 +31,7 @@ from typing import Any
 
 import redis.asyncio
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.state.base import (
     KEEP_DEAD_EVENTS,
     KEEP_EVENT_KEYS,

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.state.base import (
     KEEP_DEAD_EVENTS,
     KEEP_EVENT_KEYS,

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from loadtester.events.service import EventService
     from loadtester.settings import Settings
 
+DEFAULT_TYPE = "cmd"  # the task of a payload whose metadata names no `type`
+
 
 @dataclass(frozen=True)
 class TaskResult:

@@ -15,20 +15,18 @@ from loadtester import metrics
 from loadtester.durations import format_duration
 from loadtester.errors import BadRequest, Forbidden
 from loadtester.files import FileNotAllowed, FileRefused, read_regular_file_async
-from loadtester.loadgen.ghzoutput import parse_ghz_output
-from loadtester.loadgen.heyflags import spec_from_hey, split_hey_command
-from loadtester.loadgen.heyoutput import parse_hey_output
-from loadtester.loadgen.result import (
-    LoadResult,
-    ResultView,
-    Thresholds,
-    all_failed,
-    evaluate_requests,
-)
-from loadtester.loadgen.scenario import parse_scenario, scenario_spec, with_stages
-from loadtester.loadgen.spec import LoadSpec, LoadSpecError
-from loadtester.loadgen.stages import parse_stages
-from loadtester.loadgen.workers import ProgressDelta, run_load
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.heyflags import spec_from_hey, split_hey_command
+from loadtester.loadgen.input.metadata import spec_from_metadata, thresholds_from_metadata
+from loadtester.loadgen.input.scenario import parse_scenario, scenario_spec, with_stages
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.input.stages import parse_stages
+from loadtester.loadgen.results.messages import ProgressDelta
+from loadtester.loadgen.results.result import LoadResult, ResultView, all_failed
+from loadtester.loadgen.results.thresholds import Thresholds, evaluate_requests
+from loadtester.loadgen.running.workers import run_load
+from loadtester.loadgen.tools.ghz import parse_ghz_output
+from loadtester.loadgen.tools.hey import parse_hey_output
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag
 from loadtester.tasks.load_notify import notify_load_result
@@ -310,7 +308,7 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
                                 sort_keys=True)
         else:
             raise BadRequest("url or cmd not found in metadata")
-        thresholds = Thresholds.from_metadata(metadata)
+        thresholds = thresholds_from_metadata(metadata)
     except LoadSpecError as exc:
         raise BadRequest(str(exc)) from None
     return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"),
@@ -325,7 +323,7 @@ def _metadata_spec(metadata: Mapping[str, str]) -> LoadSpec:
         raise LoadSpecError("metadata requests and stages are both given: the stages set the run")
     base_url = metadata.get("url", "").strip() or None
     if not metadata.get("scenario", "").strip():
-        spec = LoadSpec.from_metadata(metadata)
+        spec = spec_from_metadata(metadata)
         return with_stages(spec, stages) if stages is not None else spec
     if metadata.get("cmd", "").strip():
         raise LoadSpecError("metadata cmd and scenario are both given: use one")
@@ -340,5 +338,5 @@ def _metadata_spec(metadata: Mapping[str, str]) -> LoadSpec:
         scenario = dataclasses.replace(scenario, stages=stages)
     if scenario.stages is not None and metadata.get("requests", "").strip():
         raise LoadSpecError("metadata requests and stages are both given: the stages set the run")
-    base = LoadSpec.from_metadata({**metadata, "url": base_url or scenario.requests[0].url})
+    base = spec_from_metadata({**metadata, "url": base_url or scenario.requests[0].url})
     return scenario_spec(scenario, base)

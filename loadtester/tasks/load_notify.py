@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadtester.durations import format_duration
 from loadtester.errors import LoadtesterError
-from loadtester.loadgen.result import Thresholds, describe_failures, format_percent
+from loadtester.loadgen.results.result import describe_failures, format_percent
+from loadtester.loadgen.results.thresholds import Thresholds
 from loadtester.logs import get_logger
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import flag

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from loadtester.cli import ENV_PREFIX, FLAGS
 from loadtester.durations import format_duration
+from loadtester.flags import ENV_PREFIX, FLAGS
 
 OUTPUT_CAP = 64 * 1024
 _DRAIN_AFTER_EXIT = 1.0

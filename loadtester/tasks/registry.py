@@ -8,10 +8,9 @@ from loadtester.errors import BadRequest
 from loadtester.excerpt import cut
 from loadtester.models import WebhookPayload
 from loadtester.tasks import concord, load, ngrinder, shell
-from loadtester.tasks.base import Task
+from loadtester.tasks.base import DEFAULT_TYPE, Task
 
 TaskFactory = Callable[[WebhookPayload, dict[str, str]], Task]
-DEFAULT_TYPE = "cmd"
 
 FACTORIES: dict[str, TaskFactory] = {
     "cmd": shell.cmd_task,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from loadtester.errors import BadRequest
-from loadtester.loadgen.result import Thresholds
-from loadtester.loadgen.spec import LoadSpecError
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.metadata import thresholds_from_metadata
+from loadtester.loadgen.results.thresholds import Thresholds
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag, require
 from loadtester.tasks.load import judge_tool_output, load_tool_target
@@ -76,7 +77,7 @@ def cmd_task(payload: WebhookPayload, metadata: dict[str, str]) -> CommandTask:
     """`cmd`: `sh -c` in the background, de-duplicated while it runs."""
     command = require(metadata, "cmd")
     try:
-        thresholds = Thresholds.from_metadata(metadata)
+        thresholds = thresholds_from_metadata(metadata)
     except LoadSpecError as exc:
         raise BadRequest(str(exc)) from None
     return CommandTask("cmd", payload, command, ("sh", "-c", command), background=True,

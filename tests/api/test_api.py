@@ -6,9 +6,9 @@ from typing import Any
 from urllib.parse import quote
 
 from loadtester.keys import RUNNER
-from tests.api.helpers import GATE, call, eventually, is_rfc3339, webhook
-from tests.conftest import ClientFactory
-from tests.webhook_sink import WebhookSink
+from tests.support.api import GATE, call, eventually, is_rfc3339, webhook
+from tests.support.client import ClientFactory
+from tests.support.webhook_sink import WebhookSink
 
 PODINFO = "/api/v1/canaries/test/podinfo"
 

@@ -9,8 +9,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.api.helpers import GATE, call, eventually, webhook
-from tests.conftest import ClientFactory
+from tests.support.api import GATE, call, eventually, webhook
+from tests.support.client import ClientFactory
 
 ADMIN, TEAM, SHOP = "admin-secret-0123456789", "team-secret-0123456789", "shop-secret-0123456789"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}

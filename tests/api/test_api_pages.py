@@ -1,4 +1,4 @@
-"""Issue 16, item 5: GET /api/v1/canaries in pages (?limit=, ?cursor=, `next`)."""
+"""GET /api/v1/canaries in pages (?limit=, ?cursor=, `next`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.api.helpers import call, webhook
-from tests.conftest import ClientFactory
+from tests.support.api import call, webhook
+from tests.support.client import ClientFactory
 
 ADMIN, TEAM = "admin-secret-0123456789", "team-secret-0123456789"
 

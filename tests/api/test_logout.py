@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.helpers import call
-from tests.conftest import ClientFactory
+from tests.support.api import call
+from tests.support.client import ClientFactory
 
 ADMIN, TEAM = "admin-token-0123456789", "team-token-0123456789"
 
@@ -43,7 +43,7 @@ async def status_with(client: Any, value: str) -> int:
 
 
 def padded(value: str) -> list[str]:
-    """The `==`-padded spellings of a cookie (issue 16), each accepted before strict reading."""
+    """The `==`-padded spellings of a cookie, each accepted before strict reading."""
     body, _, signature = value.partition(".")
     return [f"{body}.{signature}==", f"{body}.{signature}=", f"{body}==.{signature}==",
             f"{body}.{signature}====", f"{value}=="]

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.helpers import GATE
-from tests.test_server_process import StartService
+from tests.support.api import GATE
+from tests.support.service import StartService
+
+pytestmark = pytest.mark.system
 
 ADMIN = "schemathesis-admin-token"
 TEAM = "schemathesis-team-token"

@@ -9,12 +9,17 @@ from typing import Any
 
 import pytest
 
-from loadtester.events.config import ConfigError, load_event_config
-from loadtester.events.event import Event
+from loadtester.event import Event
+from loadtester.events.config import (
+    FLAG_SINKS,
+    SINK_FACTORIES,
+    ConfigError,
+    load_event_config,
+)
 from loadtester.events.router import Router
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
-from tests.events.conftest import event
+from tests.support.events import event
 
 GOOD = """\
 sinks:
@@ -86,6 +91,15 @@ def test_flags_define_sinks_without_a_file() -> None:
     assert config.sinks["alertmanager"].url == "http://am:9093/api/v2/alerts"
 
 
+def test_each_sink_type_is_built_by_its_factory() -> None:
+    """Every sink type has one factory in the table, and the sink it builds is of that type."""
+    settings = Settings(state="memory", **{field: "https://example.test/x" for field in FLAG_SINKS})
+    config = load_event_config(settings)
+    assert set(SINK_FACTORIES) == set(FLAG_SINKS.values()) == set(config.sinks)
+    assert {name: sink.kind for name, sink in config.sinks.items()} == {
+        name: name for name in SINK_FACTORIES}
+
+
 def test_flags_win_over_the_file_delivery_section(tmp_path: Path) -> None:
     """An explicit -event-max-age beats the file's delivery.max_age; otherwise the file wins."""
     text = "sinks: {}\ndelivery: {max_age: 2h, fold_window: 10s}\n"
@@ -136,6 +150,7 @@ def test_mistakes_name_the_line(tmp_path: Path, text: str, expected: str) -> Non
     assert expected in message, message
 
 
+@pytest.mark.system
 def test_wrong_config_stops_the_command(tmp_path: Path) -> None:
     """`loadtester -config=bad.yaml` exits 2 and prints the one-line reason on stderr."""
     path = tmp_path / "bad.yaml"

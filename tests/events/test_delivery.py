@@ -7,13 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from loadtester import metrics
 from loadtester.events.dispatcher import backoff
 from loadtester.events.sink import retry_after
 from loadtester.keys import EVENTS
-from tests.events.conftest import Received, event
+from tests.support.events import Received, event
 
 
 def _config(tmp_path: Path, url: str, **delivery: str) -> str:
@@ -39,6 +40,7 @@ def test_retry_after_seconds_and_date() -> None:
     assert retry_after({}) is None
 
 
+@pytest.mark.system
 async def test_429_retry_after_is_honoured(make_client: Any, make_receiver: Any,
                                            tmp_path: Path) -> None:
     """A 429 with Retry-After: 1 makes the next attempt wait about a second."""
@@ -72,6 +74,7 @@ async def test_client_error_is_dead_lettered(make_client: Any, make_receiver: An
     assert line["canary"] == "podinfo"
 
 
+@pytest.mark.system
 async def test_dead_letter_after_max_age(make_client: Any, make_receiver: Any,
                                          tmp_path: Path) -> None:
     """A sink failing for longer than max_age gets the event dead-lettered, not retried forever."""

@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from structlog.testing import capture_logs
 
+from loadtester.event import Event
 from loadtester.events.config import EventConfig, load_event_config
 from loadtester.events.dispatcher import Dispatcher
-from loadtester.events.event import Event
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
 from loadtester.state.base import Delivery
 from loadtester.state.sqlite_events import SqliteEventQueue
-from tests.events.conftest import FakeReceiver, event
+from tests.support.events import FakeReceiver, event
 
 Make = Callable[[], Awaitable[FakeReceiver]]
 
@@ -124,6 +125,7 @@ async def test_max_attempts_dead_letters(make_receiver: Make, tmp_path: Path) ->
     assert line["reason"] == "HTTP 503: down; 2 attempts failed"
 
 
+@pytest.mark.system
 async def test_a_crashing_pass_does_not_stop_delivery(make_receiver: Make,
                                                       tmp_path: Path) -> None:
     """A pass that raises is logged; the next pass delivers."""
@@ -136,6 +138,7 @@ async def test_a_crashing_pass_does_not_stop_delivery(make_receiver: Make,
     assert any(line["event"] == "event queue pass failed" for line in logs)
 
 
+@pytest.mark.system
 async def test_a_failing_sink_gets_one_probe_at_a_time(make_receiver: Make,
                                                        tmp_path: Path) -> None:
     """Once a sink failed, its lanes are tried one at a time, then all flow when it is back."""

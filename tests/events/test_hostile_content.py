@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from loadtester.events.limits import MARKER, size
-from tests.events.conftest import FakeReceiver, Received, event
+from tests.support.events import FakeReceiver, Received, event
 
 SINKS = ("slack", "msteams", "discord", "gchat", "rocket", "alertmanager", "webhook", "capped")
 CAPPED_BYTES = 1000

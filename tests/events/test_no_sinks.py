@@ -5,8 +5,8 @@ from __future__ import annotations
 from structlog.testing import capture_logs
 
 from loadtester.events.service import NO_SINKS
-from tests.conftest import ClientFactory
-from tests.events.conftest import event
+from tests.support.client import ClientFactory
+from tests.support.events import event
 
 
 async def test_no_sinks_warns_at_start_up_and_on_dropped_events(

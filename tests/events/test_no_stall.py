@@ -1,4 +1,4 @@
-"""Issue 7 through the real app: bad input never stalls a lane, a down sink never burns CPU."""
+"""Through the real app: bad input never stalls a lane, a down sink never burns CPU."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from loadtester.keys import EVENTS
-from tests.events.conftest import FakeReceiver, event
+from tests.support.events import FakeReceiver, event
 
 
 def _state(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -66,6 +66,7 @@ async def test_a_header_aiohttp_refuses_is_dead_and_the_lane_goes_on(
     assert line["reason"].startswith("cannot send the message: ValueError: ")
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["memory", "sqlite", "redis"])
 async def test_a_down_sink_gets_one_attempt_at_a_time(
         make_client: Any, make_receiver: Any, tmp_path: Path, backend: str,

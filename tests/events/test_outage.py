@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.events.conftest import FakeReceiver, Received, event
+from tests.support.events import FakeReceiver, Received, event
 
 ROOT = Path(__file__).resolve().parents[2]
 CANARIES = ("alpha", "beta", "gamma")
@@ -98,6 +98,7 @@ async def _post_batch(session: aiohttp.ClientSession, url: str, batch: str, step
                 assert answer.status == 202, await answer.text()
 
 
+@pytest.mark.system
 async def test_outage_and_kill_9_lose_nothing(make_receiver: Any, services: Any,
                                               tmp_path: Path) -> None:
     """503s for a while, then kill -9 mid-delivery and a restart: all arrive, in order per

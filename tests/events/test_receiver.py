@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from loadtester.keys import EVENTS, RUNNER
-from tests.events.conftest import event
+from tests.support.events import event
 
 
 async def test_event_is_accepted_and_delivered(make_client: Any, make_receiver: Any) -> None:
@@ -78,6 +80,7 @@ async def test_flagger_retry_is_delivered_once(make_client: Any, make_receiver: 
         "Advance podinfo.test canary weight 10", "Advance podinfo.test canary weight 20"]
 
 
+@pytest.mark.system
 async def test_repeats_are_folded_with_a_count(make_client: Any, make_receiver: Any) -> None:
     """Identical messages of a canary within the window are sent once, with a count."""
     hook = await make_receiver()

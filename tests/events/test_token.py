@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.events.conftest import event
+from tests.support.events import event
 
 TOKEN = "tok-events-test-0123456789"
 

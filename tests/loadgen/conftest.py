@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import ssl
 import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.loadgen.servers import Behaviour, CountingServer, Reply
-
-ServerFactory = Callable[[Behaviour], Awaitable[CountingServer]]
+from tests.support.servers import Behaviour, CountingServer, Reply, ServerFactory
 
 
 @pytest.fixture
@@ -61,14 +57,3 @@ async def serve_tls(tls_context: ssl.SSLContext) -> AsyncIterator[ServerFactory]
     yield start
     for server in servers:
         await server.close()
-
-
-async def run_cli(*argv: str) -> tuple[int, str, str]:
-    """`python -m loadtester.loadgen.cli ARGV`: exit code, stdout and stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "loadtester.loadgen.cli", *argv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()

@@ -9,19 +9,20 @@ from typing import Any
 import pytest
 import yaml
 
-from loadtester.loadgen import LoadSpecError
-from loadtester.loadgen.boundedyaml import DocumentRefused, TooManyItems, load_bounded
-from loadtester.loadgen.scenario import (
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.boundedyaml import DocumentRefused, TooManyItems, load_bounded
+from loadtester.loadgen.input.scenario import (
     MAX_DEPTH,
     MAX_REQUESTS,
     MAX_SCENARIO_BYTES,
     MAX_VALUES,
     parse_scenario,
 )
-from tests.support.hostile_input import ISSUE_LIST, alias_bomb, flow_list
+from tests.support.hostile_input import HUGE_LIST, alias_bomb, flow_list
 
 BASE = "http://127.0.0.1:1/"
-README_SCENARIO = """\
+# the scenario of docs/scenarios.md
+DOCS_SCENARIO = """\
 requests:
   - {name: home, url: /, weight: 80}
   - {name: items, url: /api/items, weight: 15, expect: {status: [200]}}
@@ -35,7 +36,7 @@ requests:
     thresholds: {maxP99: 200ms, maxErrorRate: 1}
 """
 SAFE_LOAD_DOCS = [
-    README_SCENARIO,
+    DOCS_SCENARIO,
     "stages: [{duration: 30s, target: 100}, {duration: 2m, target: 0}]\nrequests: [{url: /}]",
     "a: 1\nb: 1.5\nc: true\nd: null\ne: ~\nf: 0x1f\ng: 1_000\nh: .inf\ni: 2001-12-14\nj: '1'",
     'k: "\\u00e9\\t"\nl: |\n  two\n  lines\nm: >\n  folded\n  text\nn: !!str 12\no: []\np: {}',
@@ -103,9 +104,9 @@ def _reason(text: str) -> str:
     return str(caught.value)
 
 
-def test_issue_inputs_refused() -> None:
-    """The issue's 500 KB list is refused for its size, its alias bomb for its aliases."""
-    assert _reason(ISSUE_LIST) == "scenario is 500012 bytes: at most 262144 (256 KiB)"
+def test_huge_list_and_alias_bomb_refused() -> None:
+    """A 500 KB list is refused for its size, its alias bomb for its aliases."""
+    assert _reason(HUGE_LIST) == "scenario is 500012 bytes: at most 262144 (256 KiB)"
     assert _reason(alias_bomb()) == "scenario: YAML anchors and aliases are not allowed (line 4)"
 
 
@@ -139,6 +140,6 @@ def test_long_yaml_problem_is_cut() -> None:
 def test_scenario_reads_as_before() -> None:
     """A scenario in YAML parses to the same requests and stages as its JSON form, which
     json.loads reads without the bounded YAML loader."""
-    for text in (README_SCENARIO, SAFE_LOAD_DOCS[1]):
+    for text in (DOCS_SCENARIO, SAFE_LOAD_DOCS[1]):
         as_json = json.dumps(yaml.safe_load(text))
         assert parse_scenario(text, BASE) == parse_scenario(as_json, BASE)

@@ -11,11 +11,12 @@ import sys
 
 import pytest
 
-from loadtester.loadgen import LoadSpec, parse_hey_output
 from loadtester.loadgen.cli import main
-from loadtester.loadgen.local import fits_locally
-from tests.loadgen.conftest import ServerFactory, run_cli
-from tests.loadgen.servers import CountingServer, Reply
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.running.local import fits_locally
+from loadtester.loadgen.tools.hey import parse_hey_output
+from tests.support.loadgen_cli import run_cli
+from tests.support.servers import CountingServer, Reply, ServerFactory
 
 
 def test_bad_flags_exit_2_with_one_line() -> None:
@@ -36,6 +37,7 @@ def test_help() -> None:
 
 
 
+@pytest.mark.system
 async def test_hey_layout_readable_by_our_parser(serve: ServerFactory) -> None:
     """The CLI prints hey's layout; parse_hey_output reads the server's counts back from it."""
     server = await serve(lambda n: Reply(status=502 if n % 5 == 0 else 200))
@@ -49,6 +51,7 @@ async def test_hey_layout_readable_by_our_parser(serve: ServerFactory) -> None:
     assert report.status_counts == dict(server.answered) == {200: 200, 502: 50}
 
 
+@pytest.mark.system
 async def test_json_output(serve: ServerFactory) -> None:
     """-o json prints one JSON document with counts, rate and latency percentiles."""
     server = await serve(lambda n: Reply())
@@ -69,6 +72,7 @@ async def _wait_for_request(server: CountingServer, proc: asyncio.subprocess.Pro
             await asyncio.sleep(0.01)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("workers", [[], ["-workers", "2"]], ids=["in-process", "workers"])
 async def test_ctrl_c_prints_the_report(serve: ServerFactory, workers: list[str]) -> None:
     """SIGINT ends the run early and still prints the summary of what was sent, as hey does,
@@ -88,6 +92,7 @@ async def test_ctrl_c_prints_the_report(serve: ServerFactory, workers: list[str]
     assert 0 < report.total == server.answered[200]
 
 
+@pytest.mark.system
 async def test_ctrl_c_while_workers_start_prints_what_was_sent(serve: ServerFactory) -> None:
     """A big run sends from the CLI's process while its workers start; SIGINT at its first
     request prints the report of what was sent."""
@@ -106,10 +111,11 @@ async def test_ctrl_c_while_workers_start_prints_what_was_sent(serve: ServerFact
     assert 0 < report.total == sum(server.answered.values())
 
 
+@pytest.mark.system
 async def test_small_run_needs_no_worker_process(serve: ServerFactory) -> None:
     """A small run sends from the CLI's own process: its one child is never started."""
     server = await serve(lambda n: Reply())
-    no_workers = ("import sys, loadtester.loadgen.workers as w; del w.run_load; "
+    no_workers = ("import sys, loadtester.loadgen.running.workers as w; del w.run_load; "
                   "from loadtester.loadgen.cli import main; sys.exit(main(sys.argv[1:]))")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", no_workers, "-n", "5", "-c", "2", server.url,
@@ -124,6 +130,7 @@ async def test_small_run_needs_no_worker_process(serve: ServerFactory) -> None:
     assert not fits_locally(LoadSpec(url=server.url, requests=5, concurrency=2), 2)
 
 
+@pytest.mark.system
 async def test_full_hey_layout(serve: ServerFactory) -> None:
     """The summary has hey's sections in hey's order: Total data, Size/request, Details."""
     server = await serve(lambda n: Reply(body=b"x" * 100))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtester.loadgen import format_duration, parse_go_duration
+from loadtester.durations import format_duration, parse_go_duration
 
 
 @pytest.mark.parametrize(

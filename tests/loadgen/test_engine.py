@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 
-from loadtester.loadgen import LoadSpec, run_load
-from tests.loadgen.conftest import ServerFactory
-from tests.loadgen.servers import Reply
+import pytest
+
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.running.workers import run_load
+from tests.support.servers import Reply, ServerFactory
 
 
 def _free_port() -> int:
@@ -94,6 +96,7 @@ async def test_stale_keepalive_is_retried_once(serve: ServerFactory) -> None:
     assert server.dropped == 49 == result.retried
 
 
+@pytest.mark.system
 async def test_timeouts(serve: ServerFactory) -> None:
     """Requests slower than the timeout are 'timeout' errors; the others are answers."""
     server = await serve(lambda n: Reply(delay=2.0 if n % 10 == 0 else 0.0))
@@ -104,6 +107,7 @@ async def test_timeouts(serve: ServerFactory) -> None:
     assert result.status_counts == {200: 36}
 
 
+@pytest.mark.system
 async def test_open_model_rate(serve: ServerFactory) -> None:
     """rate=50 for 1s sends about 50 requests, whatever the concurrency."""
     server = await serve(lambda n: Reply())
@@ -114,6 +118,7 @@ async def test_open_model_rate(serve: ServerFactory) -> None:
     assert result.target_rate == 50
 
 
+@pytest.mark.system
 async def test_no_coordinated_omission(serve: ServerFactory) -> None:
     """A stall shows up as latency of the queued requests, not as a lower rate."""
     server = await serve(lambda n: Reply(delay=0.5 if n == 10 else 0.0))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from loadtester.loadgen import LoadResult, LoadSpec, ProgressDelta, run_load
-from tests.loadgen.conftest import ServerFactory
-from tests.loadgen.servers import Reply
+import pytest
+
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.results.messages import ProgressDelta
+from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.running.workers import run_load
+from tests.support.servers import Reply, ServerFactory
 
 _CALLER = -1  # the worker number of progress from the calling process
 
@@ -17,6 +21,7 @@ def _sent_by(seen: list[ProgressDelta]) -> tuple[int, int]:
     return here, sum(d.delta.total for d in seen if d.worker != _CALLER)
 
 
+@pytest.mark.system
 async def test_request_count_is_split_exactly(serve: ServerFactory) -> None:
     """-n: the calling process sends first, the workers send the rest; the server sees n."""
     server = await serve(lambda n: Reply())
@@ -29,6 +34,7 @@ async def test_request_count_is_split_exactly(serve: ServerFactory) -> None:
     assert here > 0 and workers > 0 and here + workers == 1000
 
 
+@pytest.mark.system
 async def test_timed_run_keeps_its_rate_across_the_hand_over(serve: ServerFactory) -> None:
     """-z with a rate: the workers go on with the caller's schedule, not a new one."""
     server = await serve(lambda n: Reply())

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from loadtester.loadgen import LoadSpec, LoadSpecError
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.heyflags import parse_hey_args, parse_hey_command
 
 
-def test_issue_example() -> None:
-    """The issue's command line: -q is per worker, so the total rate is q * c."""
-    spec = LoadSpec.from_hey_command(
+def test_q_is_per_worker() -> None:
+    """hey's -q is per worker, so the total rate is q * c."""
+    spec = parse_hey_command(
         """hey -z 1m -q 10 -c 2 -m POST -H "X-A: b" -d '{}' http://podinfo.test:9898/"""
     )
     assert spec.url == "http://podinfo.test:9898/"
@@ -24,9 +25,9 @@ def test_issue_example() -> None:
 
 def test_defaults_and_equals_syntax() -> None:
     """Without -n/-z hey sends 200 requests on 50 workers; -flag=value works too."""
-    spec = LoadSpec.from_hey_args(["http://x/"])
+    spec = parse_hey_args(["http://x/"])
     assert (spec.total_requests, spec.concurrency, spec.timeout, spec.rate) == (200, 50, 20.0, 0)
-    spec = LoadSpec.from_hey_args(["-z=10s", "--c=5", "-n=7", "-t=3", "http://x/"])
+    spec = parse_hey_args(["-z=10s", "--c=5", "-n=7", "-t=3", "http://x/"])
     assert (spec.duration, spec.concurrency, spec.timeout, spec.total_requests) == (10, 5, 3, None)
 
 
@@ -34,7 +35,7 @@ def test_all_supported_flags(tmp_path: Path) -> None:
     """-H repeats, -D reads a file, -a/-A/-T/-host and the boolean flags are honoured."""
     body = tmp_path / "body.json"
     body.write_bytes(b'{"from": "file"}')
-    spec = LoadSpec.from_hey_command(
+    spec = parse_hey_command(
         f"/usr/bin/hey -n 10 -c 2 -m put -H 'A: 1' -H 'B: 2' -D {body} -a me:secret "
         "-A application/json -T application/json -host h.test -cpus 2 -disable-compression "
         "-disable-keepalive -disable-redirects=true http://x/"
@@ -77,5 +78,5 @@ def test_all_supported_flags(tmp_path: Path) -> None:
 def test_bad_flags_are_named(cmd: str, message: str) -> None:
     """Unsupported flags and invalid values raise one line naming the flag."""
     with pytest.raises(LoadSpecError, match=message.replace("-", "\\-")) as info:
-        LoadSpec.from_hey_command(cmd)
+        parse_hey_command(cmd)
     assert "\n" not in str(info.value)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtester.loadgen import Thresholds, parse_hey_output
-from loadtester.loadgen.report import format_hey_summary
-from loadtester.loadgen.result import LoadResult
-from tests.loadgen.conftest import ServerFactory
-from tests.loadgen.servers import Reply
+from loadtester.loadgen.results.report import format_hey_summary
+from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.results.thresholds import Thresholds
+from loadtester.loadgen.tools.hey import parse_hey_output
+from tests.support.servers import Reply, ServerFactory
 
 DATA = Path(__file__).parent / "data"
 

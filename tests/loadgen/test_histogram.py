@@ -7,7 +7,12 @@ import random
 
 import pytest
 
-from loadtester.loadgen.histogram import MAX_VALUE_US, Histogram, bucket_bounds, bucket_index
+from loadtester.loadgen.results.histogram import (
+    MAX_VALUE_US,
+    Histogram,
+    bucket_bounds,
+    bucket_index,
+)
 
 
 def _exact(sorted_values: list[int], p: float) -> int:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from loadtester.loadgen import Histogram, LoadResult, LoadSpecError, Thresholds
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.metadata import thresholds_from_metadata
+from loadtester.loadgen.results.histogram import Histogram
+from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.results.thresholds import Thresholds
 
 
 def _result(latencies_ms: list[int], codes: dict[int, int], errors: dict[str, int]) -> LoadResult:
@@ -50,19 +54,19 @@ def test_merge_and_wire() -> None:
 
 def test_thresholds_from_metadata() -> None:
     """maxErrorRate is percent, maxP* are Go durations (bare numbers: ms), minRate is req/s."""
-    limits = Thresholds.from_metadata(
+    limits = thresholds_from_metadata(
         {"maxErrorRate": "1", "maxP50": "10ms", "maxP95": "250", "maxP99": "0.5s", "minRate": "99"}
     )
     assert limits == Thresholds(1.0, 0.01, 0.25, 0.5, 99.0)
-    assert not Thresholds.from_metadata({"url": "http://x/"}).any
+    assert not thresholds_from_metadata({"url": "http://x/"}).any
     with pytest.raises(LoadSpecError, match="maxP99"):
-        Thresholds.from_metadata({"maxP99": "soon"})
+        thresholds_from_metadata({"maxP99": "soon"})
     with pytest.raises(LoadSpecError, match="maxErrorRate"):
-        Thresholds.from_metadata({"maxErrorRate": "lots"})
+        thresholds_from_metadata({"maxErrorRate": "lots"})
 
 
 def test_first_broken_threshold_in_one_line() -> None:
-    """evaluate returns the issue's message for the first broken limit, None when all hold."""
+    """evaluate returns a one-line message for the first broken limit, None when all hold."""
     result = _sample()
     assert Thresholds(max_p99=0.5).evaluate(result) == (
         "p99 812ms > 500ms over 1200 requests, 0.2% errors"

@@ -10,15 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from loadtester.loadgen import LoadSpec, LoadSpecError, Thresholds, run_load
-from loadtester.loadgen.local import run_local
-from loadtester.loadgen.mix import split_connections
-from loadtester.loadgen.scenario import interleave, parse_scenario, scenario_spec
-from loadtester.loadgen.stages import parse_stages
-from loadtester.loadgen.workers import plan_shares
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.mix import interleave
+from loadtester.loadgen.input.scenario import parse_scenario, scenario_spec
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.input.stages import parse_stages
+from loadtester.loadgen.results.thresholds import Thresholds
+from loadtester.loadgen.running.local import run_local
+from loadtester.loadgen.running.mixengine import split_connections
+from loadtester.loadgen.running.shares import plan_shares
+from loadtester.loadgen.running.workers import run_load
 from loadtester.tasks.load import judge
-from tests.loadgen.conftest import run_cli
-from tests.loadgen.nginx import Nginx
+from tests.support.loadgen_cli import run_cli
+from tests.support.nginx import Nginx
 
 
 def _scenario(nginx: Nginx, text: str, concurrency: int, requests: int | None = None) -> LoadSpec:
@@ -148,6 +152,7 @@ requests:
 """
 
 
+@pytest.mark.system
 async def test_mix_counts_match_the_access_log(nginx: Nginx) -> None:
     """A 3-request mix over 2 workers: nginx answered each request its share, within one."""
     spec = _scenario(nginx, MIX, requests=1000, concurrency=6)
@@ -167,9 +172,10 @@ async def test_mix_counts_match_the_access_log(nginx: Nginx) -> None:
     assert doc["by_request"]["home"]["checks"]["body"] == 'check body /"status":"ok"/ failed'
 
 
+@pytest.mark.system
 async def test_failed_checks_are_failed_requests(nginx: Nginx) -> None:
     """Answers failing a status or body check count per check, in the error rate, and the
-    threshold's reason names the check."""
+    threshold's reason names each failed check with its request."""
     text = """
 requests:
   - {name: down, url: /down, expect: {body: '"status":"ok"'}}
@@ -190,12 +196,14 @@ requests:
     assert result.requests["down"].error_rate == 100.0
     assert result.requests["big"].error_rate == 0.0
     assert judge(result, Thresholds(max_error_rate=10)) == (
-        "error rate 60% > 10% over 200 requests, failed checks: status 80, body 40")
+        "error rate 60% > 10% over 200 requests, failed checks: down body 40, "
+        "created status 40, broken status 40")
     part = result.requests["down"]
     assert judge(part, Thresholds(max_error_rate=1)) == (
         'error rate 100% > 1% over 40 requests, check body /"status":"ok"/ failed (40)')
 
 
+@pytest.mark.system
 async def test_request_thresholds_name_the_request(nginx: Nginx) -> None:
     """A broken per-request threshold fails the run naming the request; others pass."""
     text = """
@@ -215,6 +223,7 @@ requests:
     assert reason.endswith(" > 1µs over 20 requests, 0% errors")
 
 
+@pytest.mark.system
 async def test_staged_run_sends_each_stage(nginx: Nginx) -> None:
     """A ramp over 2 workers: each stage sent its integral, which nginx answered."""
     text = """
@@ -237,9 +246,10 @@ requests: [{url: /, weight: 2}, {url: /api/items}]
         for target, sent in zip((60, 120, 60), result.stage_sent, strict=True)]
 
 
+@pytest.mark.system
 async def test_plain_url_with_stages(nginx: Nginx) -> None:
     """Stages ramp a plain single-URL run too, in the calling process."""
-    from loadtester.loadgen.scenario import with_stages
+    from loadtester.loadgen.input.scenario import with_stages
 
     spec = with_stages(LoadSpec(url=nginx.url + "api/items", concurrency=2),
                        parse_stages("500ms:0->100, 500ms:100->0"))
@@ -251,6 +261,7 @@ async def test_plain_url_with_stages(nginx: Nginx) -> None:
 
 
 
+@pytest.mark.system
 async def test_cli_runs_a_scenario_file(nginx: Nginx, tmp_path: Path) -> None:
     """`loadtester load -f` with -n and -c: JSON per request, matching nginx's log."""
     path = tmp_path / "scenario.yaml"

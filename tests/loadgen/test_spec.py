@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from loadtester.loadgen import LoadSpec, LoadSpecError
+from loadtester.loadgen.errors import LoadSpecError
+from loadtester.loadgen.input.metadata import spec_from_metadata
+from loadtester.loadgen.input.spec import LoadSpec
 
 
 def test_from_metadata_full() -> None:
     """Every structured key is read with its unit (Go durations, total rate)."""
-    spec = LoadSpec.from_metadata(
+    spec = spec_from_metadata(
         {
             "url": "http://podinfo-canary.test:9898/echo?x=1",
             "method": "post",
@@ -32,10 +34,10 @@ def test_from_metadata_full() -> None:
 
 def test_from_metadata_defaults_and_cmd() -> None:
     """Only a url: hey's defaults (200 requests, 50 connections, 20 s); a hey cmd also works."""
-    spec = LoadSpec.from_metadata({"url": "http://x/"})
+    spec = spec_from_metadata({"url": "http://x/"})
     assert (spec.total_requests, spec.concurrency, spec.timeout, spec.rate) == (200, 50, 20.0, 0)
-    assert LoadSpec.from_metadata({"url": "http://x/", "requests": "10"}).concurrency == 10
-    spec = LoadSpec.from_metadata({"cmd": "hey -z 10s -q 5 -c 2 http://x/"})
+    assert spec_from_metadata({"url": "http://x/", "requests": "10"}).concurrency == 10
+    spec = spec_from_metadata({"cmd": "hey -z 10s -q 5 -c 2 http://x/"})
     assert (spec.duration, spec.rate) == (10.0, 10.0)
 
 
@@ -56,7 +58,7 @@ def test_from_metadata_defaults_and_cmd() -> None:
 def test_from_metadata_errors(metadata: dict[str, str], message: str) -> None:
     """Bad metadata raises LoadSpecError (a ValueError) with one line naming the key."""
     with pytest.raises(LoadSpecError, match=message) as info:
-        LoadSpec.from_metadata(metadata)
+        spec_from_metadata(metadata)
     assert isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
 

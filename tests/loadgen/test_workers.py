@@ -10,10 +10,14 @@ import signal
 import sys
 import time
 
-from loadtester.loadgen import LoadResult, LoadSpec, ProgressDelta, run_load
-from loadtester.loadgen.workers import plan_shares
-from tests.loadgen.conftest import ServerFactory
-from tests.loadgen.servers import Reply
+import pytest
+
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.results.messages import ProgressDelta
+from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.running.shares import plan_shares
+from loadtester.loadgen.running.workers import run_load
+from tests.support.servers import Reply, ServerFactory
 
 
 def _alive(pid: int) -> bool:
@@ -41,6 +45,7 @@ def test_plan_shares() -> None:
     assert len(plan_shares(LoadSpec(url="http://x/", requests=2, concurrency=2), 8)) == 2
 
 
+@pytest.mark.system
 async def test_progress_deltas_add_up(serve: ServerFactory) -> None:
     """Per-interval deltas from every worker sum to the final result."""
     server = await serve(lambda n: Reply())
@@ -78,7 +83,8 @@ async def test_cancel_terminates_workers(serve: ServerFactory) -> None:
 
 _CHILD = """
 import multiprocessing, sys
-from loadtester.loadgen import LoadSpec, run_load_sync
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.running.workers import run_load_sync
 def show(delta):
     pids = [p.pid for p in multiprocessing.active_children() if p.name.startswith("loadgen-")]
     print(" ".join(map(str, pids)), flush=True)

@@ -10,15 +10,7 @@ import pytest
 from loadtester.settings import Settings
 from loadtester.state.base import State
 from loadtester.state.open import open_state
-
-BACKENDS = ("memory", "sqlite", "redis")
-
-
-def state_setting(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """The -state value that selects `backend` for this test."""
-    if backend == "redis":
-        return str(request.getfixturevalue("redis_url"))
-    return "memory" if backend == "memory" else str(tmp_path / "state")
+from tests.support.backends import BACKENDS, state_setting
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,4 +1,4 @@
-"""Issue 16, item 5: the per-day budget of new canaries (CanaryAdmission), on every backend."""
+"""The per-day budget of new canaries (CanaryAdmission), on every backend."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 16, item 5: pages of the canary list (CanaryHistory.canary_page), on every backend."""
+"""Pages of the canary list (CanaryHistory.canary_page), on every backend."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio
 
 from loadtester.errors import StoreUnavailable
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.models import WebhookPayload
 from loadtester.state import sqlite_events
 from loadtester.state.base import KEEP_DEAD_EVENTS, Delivery, EventQueue
@@ -20,8 +20,8 @@ from loadtester.state.open import open_database
 from loadtester.state.redis_events import RedisEventQueue
 from loadtester.state.sqlite_events import SqliteEventQueue
 from loadtester.state.store_keys import canary_id
-from tests.events.conftest import event
-from tests.redis_server import free_port
+from tests.support.events import event
+from tests.support.redis_server import free_port
 
 LEASE = 5.0
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import redis.asyncio
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
 from loadtester.state.base import GateChange, State, gate_key, rollback_key
@@ -23,7 +23,7 @@ from loadtester.state.store_keys import canary_id
 from loadtester.tasks.base import Task
 from loadtester.tasks.registry import build_task
 from loadtester.tasks.runner import stored_key
-from tests.conftest import ClientFactory
+from tests.support.client import ClientFactory
 from tests.support.redis_dump import restore
 
 DATA = Path(__file__).parent.parent / "data" / "state"

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.models import WebhookPayload
 from loadtester.state.base import GateChange, State
 from loadtester.state.store_keys import (
@@ -23,8 +23,8 @@ from loadtester.state.store_keys import (
     rollback_key,
     task_key,
 )
-from tests.conftest import ClientFactory
-from tests.state.conftest import BACKENDS, state_setting
+from tests.support.backends import BACKENDS, state_setting
+from tests.support.client import ClientFactory
 
 ROLLBACK_NAMED = {"name": "rollback.podinfo", "namespace": "team-b"}
 PODINFO = {"name": "podinfo", "namespace": "team-b"}
@@ -41,8 +41,8 @@ async def answer(client: TestClient[Any, Any], path: str,
 async def test_gate_of_rollback_named_canary_is_not_a_rollback(
         make_client: ClientFactory, tmp_path: Path, request: pytest.FixtureRequest,
         backend: str) -> None:
-    """Issue 16.3: opening the gate of `rollback.podinfo` in team-b leaves podinfo's rollback
-    check at 403 (it answered 200 Approved, and Flagger rolled podinfo back)."""
+    """Opening the gate of `rollback.podinfo` in team-b leaves podinfo's rollback check at
+    403 (colliding state keys once answered 200 Approved, and Flagger rolled podinfo back)."""
     client = await make_client(state=state_setting(backend, tmp_path, request))
     assert await answer(client, "/rollback/check", PODINFO) == (403, "Forbidden")
     assert await answer(client, "/gate/open", ROLLBACK_NAMED) == (202, "")

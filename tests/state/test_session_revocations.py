@@ -11,7 +11,7 @@ import pytest
 from loadtester.settings import Settings
 from loadtester.state.base import State
 from loadtester.state.open import open_state
-from tests.state.conftest import state_setting
+from tests.support.backends import state_setting
 
 
 async def test_revoked_session_is_refused_until_it_expires(state: State) -> None:

@@ -1,9 +1,10 @@
-"""The hostile scenarios of issue 16 item 2, for its tests and bench/bench_hostile_input.py."""
+"""Hostile scenarios (a 500 KB list, an alias bomb, long values), for the tests and
+bench/bench_hostile_input.py."""
 
 from __future__ import annotations
 
 # 500 KB: answered 400 after 11.2 s with /healthz blocked 11.1 s before the fix
-ISSUE_LIST = "requests: [" + "1," * 250000 + "]"
+HUGE_LIST = "requests: [" + "1," * 250000 + "]"
 
 
 def alias_bomb() -> str:

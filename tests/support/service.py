@@ -1,7 +1,7 @@
 """The real service as a subprocess: a free port, one HTTP request, a started process and its log.
 
-tests/test_server_process.py builds its `start_service` fixture on `Services`; a test that needs
-another user, environment or working directory (tests/test_flagger_install.py) uses it directly.
+tests/conftest.py builds its `start_service` fixture on `Services`; a test that needs another
+user, environment or working directory (tests/k8s/test_flagger_install.py) uses it directly.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+# The gate payload of a canary as Flagger posts it.
+GATE = {"name": "podinfo", "namespace": "test", "phase": "Progressing", "checksum": "abc"}
 
 
 def free_port() -> int:

@@ -16,8 +16,8 @@ from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
 from loadtester.tasks.base import TaskEnvironment, TaskResult
 from loadtester.tasks.concord import REQUIRED_KEYS, concord_task
-from tests.conftest import ClientFactory
-from tests.fakes.concord import FakeConcord
+from tests.support.client import ClientFactory
+from tests.support.fakes.concord import FakeConcord
 
 API_KEY = "s3cr3t-concord-key"
 Metadata = Callable[..., dict[str, str]]

@@ -17,8 +17,8 @@ from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
 from loadtester.tasks.base import TaskEnvironment, TaskResult
 from loadtester.tasks.ngrinder import NGrinderTask, ngrinder_task
-from tests.conftest import ClientFactory
-from tests.fakes.ngrinder import FakeNGrinder
+from tests.support.client import ClientFactory
+from tests.support.fakes.ngrinder import FakeNGrinder
 
 PASSWORD = "pa55:w0rd"
 BASIC = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()

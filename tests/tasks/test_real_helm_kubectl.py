@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from loadtester.keys import RUNNER
-from tests.conftest import ClientFactory
+from tests.support.client import ClientFactory
 from tests.support.tools import HELM_VERSIONS, helm_bin_dir, tool
 
 KUBECTL_VERSIONS = {"kubectl": "v1.35.", "kubectl-1.32": "v1.32."}

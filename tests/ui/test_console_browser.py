@@ -1,6 +1,6 @@
 """The console in a real browser (headless Debian chromium through selenium) against the real
 service process: canaries appear as Flagger calls, and gates, rollbacks and tasks change from
-the page. LOADTESTER_SCREENSHOT=docs/console.png refreshes the README's screenshot."""
+the page. LOADTESTER_SCREENSHOT=docs/console.png refreshes the screenshot of docs/console.md."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.test_process import group_members
-from tests.test_server_process import REPO, Service, StartService
-from tests.ui.conftest import HAVE_BROWSER, NO_BROWSER, call
-from tests.webhook_sink import WebhookSink
+from tests.support.console import HAVE_BROWSER, NO_BROWSER, call
+from tests.support.processes import group_members
+from tests.support.service import REPO, Service, StartService
+from tests.support.webhook_sink import WebhookSink
 
-pytestmark = pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)
+pytestmark = [pytest.mark.system, pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)]
 
 WAIT = 45  # generous: the page polls every second, a loaded CI machine may be slow
 FLAKY = (StaleElementReferenceException, NoSuchElementException,
@@ -337,7 +337,7 @@ def login(driver: WebDriver, token: str) -> None:
 
 
 def test_screenshot(browser: WebDriver, service: Service, tmp_path: Path) -> None:
-    """A screenshot of canaries in different states (and, on request, the README's copy)."""
+    """A screenshot of canaries in different states (and, on request, docs/console.png)."""
     seed(service.port)
     assert call(service.port, "/", canary("podinfo", "test", "WaitingPromotion", "pod-1", {
         "type": "load", "url": f"http://127.0.0.1:{service.port}/healthz", "rate": "5",

@@ -1,4 +1,4 @@
-"""Issue 16, item 5: the console's canary list in pages, in a real browser against the real
+"""The console's canary list in pages, in a real browser against the real
 service: 50 canaries a page, "Older canaries" follows the API's `next`, "Newer" goes back."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.test_server_process import StartService
-from tests.ui.conftest import HAVE_BROWSER, NO_BROWSER, call
+from tests.support.console import HAVE_BROWSER, NO_BROWSER, call
+from tests.support.service import StartService
 
-pytestmark = pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)
+pytestmark = [pytest.mark.system, pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)]
 
 WAIT = 45
 

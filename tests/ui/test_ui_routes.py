@@ -7,7 +7,7 @@ import re
 import pytest
 
 from loadtester.routes.ui import static_files
-from tests.conftest import ClientFactory
+from tests.support.client import ClientFactory
 
 
 async def test_ui_redirects_to_slash(make_client: ClientFactory) -> None:

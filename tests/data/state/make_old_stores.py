@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from loadtester.events.event import Event
+from loadtester.event import Event
 from loadtester.models import WebhookPayload
 from loadtester.settings import Settings
 from loadtester.state.base import (
@@ -40,7 +40,7 @@ from loadtester.state.base import (
 from loadtester.state.open import open_state
 from loadtester.tasks.registry import build_task
 from loadtester.tasks.runner import stored_key
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 AT = 1_760_000_000.0  # every change's time (2025-10-09): the fixtures are the same each run
 YEARS = 10 * 365 * 24 * 3600.0  # a lease that is still held when the test runs

@@ -1,0 +1,1 @@
+"""What to run: one LoadSpec, and the parsers that build it (metadata, hey flags, scenarios)."""

@@ -1,0 +1,178 @@
+"""What to send and how fast: :class:`LoadSpec`, and the request bytes it stands for.
+
+Parsers build it: metadata.py (webhook metadata), heyflags.py (hey's flags), scenario.py."""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from loadtester.excerpt import cut, excerpt
+from loadtester.loadgen.errors import LoadSpecError
+
+if TYPE_CHECKING:
+    from loadtester.loadgen.input.mix import Mix
+    from loadtester.loadgen.input.stages import Profile
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_REQUESTS", "DEFAULT_TIMEOUT", "LoadSpec",
+           "encode_body"]
+
+DEFAULT_REQUESTS = 200  # hey's default when neither -n nor -z is given
+MAX_CONCURRENCY = 10_000  # one connection each: past this, file descriptors and memory run out
+DEFAULT_CONCURRENCY = 50
+DEFAULT_TIMEOUT = 20.0
+USER_AGENT = "loadtester"
+# what may not reach a request line or header: CR/LF would inject headers, and the request is
+# encoded as latin-1; a header value may hold a tab, a URL or method not even a space
+_HEADER_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
+_URL_BAD = re.compile(r"[\x00-\x20\x7f]|[^\x00-\xff]")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """One load run. ``rate`` is total requests/s (0 = closed loop, back-to-back);
+    ``concurrency`` caps requests in flight (one keep-alive connection each);
+    ``duration`` (seconds) wins over ``requests``; ``timeout`` is per request (0 = none).
+    ``stages`` (a ramping rate; ``rate`` is then its peak and ``duration`` its length) and
+    ``mix`` (a scenario's requests, which replace url, method, headers and body) are built by
+    scenario.py."""
+
+    url: str
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    rate: float = 0.0
+    concurrency: int = DEFAULT_CONCURRENCY
+    duration: float | None = None
+    requests: int | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    disable_keepalive: bool = False
+    disable_compression: bool = False
+    disable_redirects: bool = False
+    host: str | None = None
+    basic_auth: tuple[str, str] | None = None
+    user_agent: str | None = None
+    content_type: str | None = None
+    accept: str | None = None
+    stages: Profile | None = None
+    mix: Mix | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 - validates the port
+        except ValueError as exc:
+            raise LoadSpecError(f"url {excerpt(self.url)}: {cut(str(exc), 80)}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LoadSpecError(f"url {excerpt(self.url)} is not an http:// or https:// URL")
+        if not self.method or not self.method.isascii() or not self.method.isalpha():
+            raise LoadSpecError(f"method {excerpt(self.method)} is not an HTTP method")
+        _check_text("url", self.url, _URL_BAD)
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise LoadSpecError(
+                f"concurrency must be between 1 and {MAX_CONCURRENCY}, got {self.concurrency}"
+            )
+        if self.rate < 0:
+            raise LoadSpecError(f"rate must not be negative, got {self.rate:g}")
+        if self.duration is not None and self.duration <= 0:
+            raise LoadSpecError(f"duration must be positive, got {self.duration:g}s")
+        if self.requests is not None and self.requests < 1:
+            raise LoadSpecError(f"requests must be at least 1, got {self.requests}")
+        if self.timeout < 0:
+            raise LoadSpecError(f"timeout must not be negative, got {self.timeout:g}s")
+        for what, number in (("rate", self.rate), ("duration", self.duration),
+                             ("timeout", self.timeout)):
+            if number is not None and not math.isfinite(number):
+                raise LoadSpecError(f"{what} must be a finite number, got {number}")
+        for name, value in self.headers:
+            if not _TOKEN.fullmatch(name):
+                raise LoadSpecError(f"invalid header name {excerpt(name)}")
+            _check_text(f"header {cut(name)}", value, _HEADER_VALUE_BAD)
+        for what, text in (("host", self.host), ("user agent", self.user_agent),
+                           ("content type", self.content_type), ("accept", self.accept)):
+            if text is not None:
+                _check_text(what, text, _HEADER_VALUE_BAD)
+        if self.basic_auth is not None:
+            _check_text("basic auth", ":".join(self.basic_auth), _HEADER_VALUE_BAD)
+
+    # ---- derived values ------------------------------------------------------------------
+
+    @property
+    def total_requests(self) -> int | None:
+        """Requests to send, or None when the run is bounded by ``duration``."""
+        if self.duration is not None:
+            return None
+        return self.requests if self.requests is not None else DEFAULT_REQUESTS
+
+    @property
+    def is_https(self) -> bool:
+        """True for an https:// URL."""
+        return urlsplit(self.url).scheme == "https"
+
+    def address(self) -> tuple[str, int]:
+        """Host name (or IP) and port to connect to."""
+        parts = urlsplit(self.url)
+        default = 443 if parts.scheme == "https" else 80
+        return parts.hostname or "", parts.port or default
+
+    def request_bytes(self) -> bytes:
+        """The complete HTTP/1.1 request, built once and sent as is for every request."""
+        parts = urlsplit(self.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        netloc = parts.netloc.rpartition("@")[2]
+        fields: dict[str, tuple[str, str]] = {}
+
+        def put(name: str, value: str) -> None:
+            fields[name.lower()] = (name, value)
+
+        put("Host", self.host or netloc)
+        put("User-Agent", self.user_agent or USER_AGENT)
+        if self.accept:
+            put("Accept", self.accept)
+        if not self.disable_compression:
+            put("Accept-Encoding", "gzip")
+        if self.basic_auth is not None:
+            token = base64.b64encode(":".join(self.basic_auth).encode()).decode()
+            put("Authorization", f"Basic {token}")
+        if self.content_type:
+            put("Content-Type", self.content_type)
+        for name, value in self.headers:
+            put(name, value)
+        if self.body or self.method in ("POST", "PUT", "PATCH"):
+            put("Content-Length", str(len(self.body)))
+        if self.disable_keepalive:
+            put("Connection", "close")
+        head = f"{self.method} {target} HTTP/1.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in fields.values()
+        )
+        return head.encode("latin-1") + b"\r\n" + self.body
+
+
+def _check_text(what: str, text: str, bad: re.Pattern[str]) -> None:
+    found = bad.search(text)
+    if found is None:
+        return
+    char = found.group()
+    if char in "\r\n":
+        kind = "CR or LF"
+    elif char == " ":
+        kind = "a space"
+    elif ord(char) < 0x20 or char == "\x7f":
+        kind = "a control character"
+    else:
+        kind = "a character outside latin-1"
+    raise LoadSpecError(f"{what} contains {kind} ({char!a}): not sent as a request line "
+                        "or header")
+
+
+def encode_body(text: str, what: str) -> bytes:
+    """A request body as UTF-8; a lone surrogate (not text) is refused."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        raise LoadSpecError(f"{what} is not valid unicode text") from None

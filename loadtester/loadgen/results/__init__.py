@@ -1,0 +1,1 @@
+"""What a run produced: counts, histograms, phase details, thresholds, reports and progress."""

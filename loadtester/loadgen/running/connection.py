@@ -1,0 +1,234 @@
+"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio Protocol on httptools.
+
+The hot path (``on_message_complete`` -> ``Engine.release`` -> ``send``) writes pre-built
+request bytes and records the status and the latency in integer microseconds. A connection
+sees its engine through :class:`ConnOwner` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol, cast
+
+import httptools
+
+from loadtester.loadgen.running.recorder import Recorder
+
+__all__ = ["Conn", "ConnOwner", "HeadConn"]
+
+_mono = time.monotonic_ns
+
+
+class ConnOwner(Protocol):
+    """What a connection needs from the engine that owns it."""
+
+    rec: Recorder  # where answers are counted
+    request: bytes  # the request a plain run sends
+    keepalive: bool
+    idempotent: bool  # its request is sent again after a stale keep-alive connection
+
+    def release(self, conn: Conn, now: int) -> None:
+        """``conn``'s request is over: give it the next due request or park it."""
+        ...
+
+    def reopen(self, idx: int, sched: int, sent: int, retried: bool = False) -> None:
+        """Replace slot ``idx`` with a new connection carrying the request due at ``sched``."""
+        ...
+
+
+class Conn(asyncio.Protocol):
+    """One connection of a slot; replaced by a new Conn when it closes."""
+
+    __slots__ = (
+        "busy", "data", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "idx",
+        "parser", "retried", "ri", "sched", "sent", "served", "task", "transport", "wrote",
+        "wstart",
+    )  # fmt: skip
+
+    def __init__(self, eng: ConnOwner, idx: int) -> None:
+        self.eng = eng
+        self.idx = idx
+        self.data = eng.request  # the bytes of the request in flight
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpResponseParser | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+        self.dead = False
+        self.got = False
+        self.retried = False
+        self.served = 0
+        self.sched = 0
+        self.endpoint = 0  # a scenario's: the index of the endpoint this slot connects to
+        self.ri = 0  # ... and of the request in flight
+        self.sent = 0
+        # phase timestamps (monotonic ns) for hey's Details: connect started, connection's
+        # set-up time (counted on its first request), request write started and ended, first
+        # byte of the answer
+        self.dial_start = 0
+        self.dial = 0
+        self.wstart = 0
+        self.wrote = 0
+        self.first = 0
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tr = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
+        if self.dead:
+            tr.abort()
+            return
+        self.transport = tr
+        self.parser = httptools.HttpResponseParser(self)
+        now = _mono()
+        if self.dial_start:
+            self.dial = now - self.dial_start
+        if self.busy:
+            self.wstart = now
+            tr.write(self.data)
+            self.wrote = _mono()
+
+    def data_received(self, data: bytes) -> None:
+        if not self.got:
+            self.got = True
+            self.first = _mono()
+        try:
+            self.parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserError:
+            if not self.dead:
+                self.fail("other")
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.dead:
+            return
+        self.dead = True
+        self.transport = None
+        if not self.busy:
+            return
+        eng = self.eng
+        status = self.parser.get_status_code() if self.parser is not None and self.got else 0
+        if status and exc is None:  # body delimited by the end of the connection
+            now = _mono()
+            self.record(status, now)
+            self.busy = False
+            eng.release(self, now)
+        elif not self.got and self.served and not self.retried and self.may_resend():
+            self.busy = False  # a stale keep-alive connection: send again on a new one
+            eng.reopen(self.idx, self.sched, self.sent, retried=True)
+        else:
+            self.busy = False
+            self.recorder().error("reset")
+            eng.release(self, _mono())
+
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_message_complete(self) -> None:
+        if not self.busy:  # an answer nobody asked for
+            return
+        now = _mono()
+        eng = self.eng
+        rec = eng.rec
+        rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
+        rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
+        self.busy = False
+        self.served += 1
+        if not (eng.keepalive and self.parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    def on_body(self, body: bytes) -> None:
+        self.eng.rec.details.size += len(body)
+
+    def record(self, status: int, now: int) -> None:
+        """Count an answer (on_message_complete does the same inline: the hot path)."""
+        rec = self.eng.rec
+        rec.codes[status] += 1
+        rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
+
+    def recorder(self) -> Recorder:
+        """Where the request in flight is counted."""
+        return self.eng.rec
+
+    def may_resend(self) -> bool:
+        """Whether the request in flight is sent again after a stale keep-alive connection."""
+        return self.eng.idempotent
+
+    def phases(self, now: int) -> None:
+        """Count the answered request's phases in hey's Details."""
+        details = self.eng.rec.details
+        wrote, first = self.wrote, self.first or now
+        details.write.add(wrote - self.wstart)
+        details.wait.add(first - wrote)
+        details.read.add(now - first)
+        if self.dial:
+            details.dial.add(self.dial)
+            self.dial = 0
+
+    # -- engine side ------------------------------------------------------------------------
+    def send(self, sched: int, now: int) -> None:
+        """Send the request now (or as soon as the connection is up)."""
+        self.busy = True
+        self.got = False
+        self.retried = False
+        self.sched = sched
+        self.sent = now
+        if self.transport is not None:
+            self.wstart = now
+            self.transport.write(self.data)
+            self.wrote = _mono()
+
+    def adopt(self, old: Conn) -> None:
+        """Carry the request of ``old``, the closed connection this one replaces."""
+        self.endpoint = old.endpoint
+        self.ri = old.ri
+        self.data = old.data
+
+    def close(self) -> None:
+        """Close without reporting anything."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+
+    def fail(self, kind: str) -> None:
+        """Abort the connection and count the in-flight request as a ``kind`` error."""
+        self.dead = True
+        if self.transport is not None:
+            self.transport.abort()
+            self.transport = None
+        elif self.task is not None:
+            self.task.cancel()
+        if self.busy:
+            self.busy = False
+            self.recorder().error(kind)
+            self.eng.release(self, _mono())
+
+
+class HeadConn(Conn):
+    """A HEAD response has no body whatever its Content-Length says: done after the headers."""
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        if not self.busy:
+            return
+        parser = self.parser
+        self.parser = httptools.HttpResponseParser(self)
+        now = _mono()
+        eng = self.eng
+        eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
+        eng.rec.hist.record((now - self.sched) // 1000)
+        self.phases(now)
+        self.busy = False
+        self.served += 1
+        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+    def on_message_complete(self) -> None:
+        pass

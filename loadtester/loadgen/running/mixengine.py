@@ -1,0 +1,229 @@
+"""A scenario's requests on the engine: pre-built bytes picked by the run's request number,
+per-endpoint keep-alive connections, per-request counts and response checks.
+
+Request *g* of the run is ``mix.order[g % len(order)]``; this share sends ``g = base + i *
+stride`` for its *i*-th request, so the workers together send the interleaving exactly. The
+next request waits for a free connection to its own endpoint (the order is kept). Only
+requests with a body check read their answer's body, at most BODY_CHECK_CAP bytes of it.
+Sending, scheduling and the end of the pump are Engine's: the mix's pump only picks the
+request and hands it to a free connection of its endpoint.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+
+import httptools
+
+from loadtester.loadgen.input.mix import BODY_CHECK_CAP, Mix, MixRequest
+from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.results.details import Details
+from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.running.connection import Conn, ConnOwner
+from loadtester.loadgen.running.engine import Engine
+from loadtester.loadgen.running.recorder import Recorder
+from loadtester.loadgen.running.shares import WorkerShare
+
+__all__ = ["MixConn", "MixEngine", "split_connections"]
+
+_mono = time.monotonic_ns
+
+
+class MixConn(Conn):
+    """A connection that carries any request of the mix to its endpoint, and checks answers."""
+
+    __slots__ = ("buf", "matched", "req")
+
+    eng: MixEngine
+
+    def __init__(self, eng: ConnOwner, idx: int) -> None:
+        super().__init__(eng, idx)
+        self.req: MixRequest = self.eng.requests[0]
+        self.buf = bytearray()  # the body read so far, for a body check
+        self.matched = False
+
+    def adopt(self, old: Conn) -> None:
+        super().adopt(old)
+        assert isinstance(old, MixConn)
+        self.req = old.req
+
+    def recorder(self) -> Recorder:
+        return self.eng.recs[self.ri]
+
+    def may_resend(self) -> bool:
+        return self.req.idempotent
+
+    def record(self, status: int, now: int) -> None:
+        """Count the answer under its request, with the first check it fails."""
+        req = self.req
+        rec = self.eng.recs[self.ri]
+        rec.codes[status] += 1
+        latency = (now - self.sched) // 1000
+        rec.hist.record(latency)
+        self.phases(now)
+        if not req.checks:
+            return
+        failed = None
+        if req.status is not None and status not in req.status:
+            failed = "status"
+        elif req.body is not None and not self.matched and (
+            req.early or req.body.search(self.buf) is None
+        ):
+            failed = "body"
+        elif req.max_latency_us and latency > req.max_latency_us:
+            failed = "maxLatency"
+        if req.body is not None:  # the connection's next body check starts afresh
+            self.buf = bytearray()
+            self.matched = False
+        if failed is not None:
+            rec.checks[failed] = rec.checks.get(failed, 0) + 1
+            if status < 500:
+                rec.rejected += 1
+
+    # -- httptools callbacks ----------------------------------------------------------------
+    def on_headers_complete(self) -> None:
+        if not (self.busy and self.req.head):
+            return
+        # a HEAD answer has no body whatever its Content-Length says: done after the headers
+        parser = self.parser
+        self.parser = httptools.HttpResponseParser(self)
+        self.complete(parser)
+
+    def on_body(self, body: bytes) -> None:
+        self.eng.rec.details.size += len(body)
+        req = self.req
+        if req.body is None or self.matched:
+            return
+        buf = self.buf
+        room = BODY_CHECK_CAP - len(buf)
+        if room <= 0:
+            return
+        buf += body if len(body) <= room else body[:room]
+        if req.early and req.body.search(buf) is not None:
+            self.matched = True
+            self.buf = bytearray()  # matched: the rest of the body is not kept
+
+    def on_message_complete(self) -> None:
+        if self.busy and not self.req.head:
+            self.complete(self.parser)
+
+    def complete(self, parser: httptools.HttpResponseParser | None) -> None:
+        """The answer is in: count it and give the connection its next request."""
+        now = _mono()
+        self.record(parser.get_status_code(), now)  # type: ignore[union-attr]
+        self.busy = False
+        self.served += 1
+        eng = self.eng
+        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.close()
+        eng.release(self, now)
+
+
+class MixEngine(Engine):
+    """An Engine for a spec with a mix."""
+
+    def __init__(self, spec: LoadSpec, share: WorkerShare) -> None:
+        super().__init__(spec, share)
+        assert spec.mix is not None
+        mix: Mix = spec.mix
+        self.mix = mix
+        self.requests = mix.requests
+        self.order = mix.order
+        self.period = len(mix.order)
+        self.endpoint_of = [r.endpoint for r in mix.requests]
+        self.weights = sum(r.weight for r in mix.requests)
+        self.recs = [Recorder() for _ in mix.requests]
+        self.frees: list[list[MixConn]] = [[] for _ in mix.endpoints]
+        self.addrs = [(e.host, e.port) for e in mix.endpoints]
+        self.conn_class = MixConn
+        self.tls = None
+        if any(e.tls for e in mix.endpoints):  # like hey: TLS without certificate checks
+            self.tls = ssl.create_default_context()
+            self.tls.check_hostname = False
+            self.tls.verify_mode = ssl.CERT_NONE
+        if share.rate <= 0 and spec.duration is not None:
+            # a closed loop bounded by time: workers go at their own pace, so each one goes
+            # through the whole order rather than every n-th request of it
+            self.stride = 1
+
+    async def prepare(self) -> None:
+        """Resolve each endpoint once; open its connections, in proportion to its share of
+        the requests (at least one each)."""
+        lookup = _mono()
+        for k, (host, port) in enumerate(self.addrs):
+            self.addrs[k] = await self.resolve(host, port)
+        self.rec.details.dns.add(_mono() - lookup)
+        shares = [0] * len(self.addrs)
+        for req in self.requests:
+            shares[req.endpoint] += req.weight
+        for endpoint, count in enumerate(split_connections(self.share.concurrency, shares)):
+            for _ in range(count):
+                conn = MixConn(self, len(self.slots))
+                conn.endpoint = endpoint
+                self.frees[endpoint].append(conn)
+                self.open_slot(conn)
+        await self.connected()
+
+    def endpoint(self, conn: Conn) -> tuple[tuple[str, int], ssl.SSLContext | None, str | None]:
+        target = self.mix.endpoints[conn.endpoint]
+        return self.addrs[conn.endpoint], self.tls if target.tls else None, target.server_name
+
+    def claim_closed(self, now: int) -> int:
+        sched = super().claim_closed(now)
+        if sched >= 0:
+            self.next_i += 1  # the request number picks the request
+        return sched
+
+    def pump(self, now: int) -> None:
+        """Send due requests, in order, while their endpoint has a free connection."""
+        order, period, frees, endpoint_of = self.order, self.period, self.frees, self.endpoint_of
+        requests = self.requests
+        while True:
+            ri = order[(self.base + self.next_i * self.stride) % period]
+            free = frees[endpoint_of[ri]]
+            if not free:
+                return  # one of its connections is busy and calls release()
+            sched = self.claim(now)
+            if sched < 0:
+                return
+            conn = free.pop()
+            conn.ri = ri  # the request it carries (set here, not in a call: the hot path)
+            req = conn.req = requests[ri]
+            conn.data = req.data
+            self.dispatch(conn, sched, now)
+
+    def release(self, conn: Conn, now: int) -> None:
+        self.in_flight -= 1
+        self.frees[conn.endpoint].append(conn)  # type: ignore[arg-type]  # a MixConn here
+        self.pump(now)
+
+    def tick(self) -> None:
+        self.timer = None
+        self.pump(_mono())
+
+    def take_all(self) -> tuple[LoadResult, Details]:
+        recs, self.recs = self.recs, [Recorder() for _ in self.requests]
+        total, details = super().take_all()
+        for req, rec in zip(self.requests, recs, strict=True):
+            part = rec.to_result()
+            part.elapsed = total.elapsed
+            part.target_rate = self.spec.rate * req.weight / self.weights
+            total.merge(part)
+            part.check_texts = dict(req.checks)
+            total.requests[req.name] = part
+        return total, details
+
+
+def split_connections(total: int, shares: list[int]) -> list[int]:
+    """``total`` connections in proportion to ``shares`` (largest remainders), at least one
+    each."""
+    whole = sum(shares)
+    exact = [total * s / whole for s in shares]
+    counts = [max(1, int(x)) for x in exact]
+    left = total - sum(counts)
+    by_remainder = sorted(range(len(shares)), key=lambda k: exact[k] - int(exact[k]),
+                          reverse=True)
+    for k in by_remainder[:max(left, 0)]:
+        counts[k] += 1
+    return counts

@@ -1,0 +1,1 @@
+"""Reports of external load tools (hey, ghz) read back into figures thresholds can judge."""
