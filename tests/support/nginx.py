@@ -38,7 +38,7 @@ http {{
     keepalive_requests 100000;
     default_type application/json;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{tls};
 {locations}
     }}
 }}
@@ -46,17 +46,24 @@ http {{
 
 
 class Nginx:
-    """nginx started in ``folder``; ``url`` is its base URL (ending in /)."""
+    """nginx started in ``folder``; ``url`` is its base URL (ending in /). With ``tls`` (a
+    PEM certificate and key), it listens with ``ssl`` and ``url`` is https."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.folder = folder
+        self.scheme = "https" if tls is not None else "http"
+        listen = ""
+        if tls is not None:
+            listen = (
+                f" ssl;\n        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]}"
+            )
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
         locations = "\n".join(f"        location = {path} {{ return {status} '{body}'; }}"
                               for path, (status, body) in ANSWERS.items())
         conf = folder / "nginx.conf"
-        conf.write_text(_CONF.format(dir=folder, port=self.port, locations=locations))
+        conf.write_text(_CONF.format(dir=folder, port=self.port, tls=listen, locations=locations))
         with (folder / "stderr.log").open("wb") as stderr:
             self.proc = subprocess.Popen(
                 [str(NGINX), "-p", str(folder), "-c", str(conf)],
@@ -66,7 +73,7 @@ class Nginx:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"{self.scheme}://127.0.0.1:{self.port}/"
 
     def _wait_listening(self) -> None:
         deadline = time.monotonic() + 10  # a guard against hanging, not a measurement
