@@ -58,7 +58,7 @@ async def read_payload(request: web.Request, *, header_token: bool = False,
     if check_text:  # the one string the authorizer encodes: no lone surrogate may reach it
         refuse_lone_surrogates({TOKEN_KEY: (payload.metadata or {}).get(TOKEN_KEY, "")})
     if request.app[AUTHORIZER].tokens is not None:
-        _refuse_throttled(request, payload.namespace)
+        refuse_throttled(request, payload.namespace)
     try:
         grant = request.app[AUTHORIZER].authorize(
             payload, request.headers.get(hdrs.AUTHORIZATION), header_only=header_token
@@ -77,16 +77,18 @@ async def read_payload(request: web.Request, *, header_token: bool = False,
     return grant.payload
 
 
-def _refuse_throttled(request: web.Request, namespace: str) -> None:
-    """TooManyFailures when this peer failed too often with tokens of `namespace` (checked
-    before the token is, so a right one tells a guesser nothing)."""
+def refuse_throttled(request: web.Request, scope: str = "") -> None:
+    """TooManyFailures when this peer failed too often (for `scope`, a webhook's namespace;
+    see InvalidCredentials), checked before its token is, so a right one tells a guesser
+    nothing."""
     throttle = request.app[AUTH_FAILURES]
     if throttle.shutting_out():
-        wait = throttle.retry_after(client_peer(request)[0], namespace)
+        wait = throttle.retry_after(client_peer(request)[0], scope)
         if wait:
-            raise TooManyFailures(f"too many failed token checks for namespace "
-                                  f"{quote(namespace)} from this address; try again in "
-                                  f"{wait} s", wait)
+            what = (f"token checks for namespace {quote(scope)}" if scope
+                    else "logins or token checks")
+            raise TooManyFailures(f"too many failed {what} from this address; "
+                                  f"try again in {wait} s", wait)
 
 
 async def authorization(app: web.Application) -> AsyncIterator[None]:

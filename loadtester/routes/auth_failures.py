@@ -7,9 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from loadtester.errors import InvalidCredentials, TooManyFailures
+from loadtester.errors import InvalidCredentials
 from loadtester.keys import AUTH_FAILURES
-from loadtester.routes import client_peer
+from loadtester.routes import client_peer, refuse_throttled
 
 # routes that never check a token: a peer shut out of the others still gets its probes answered
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"})
@@ -21,15 +21,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def throttle_failures(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a peer that failed too often (before its token is looked at, so a right one
     tells it nothing); count each InvalidCredentials a handler raises against its peer."""
-    throttle = request.app[AUTH_FAILURES]
-    if throttle.shutting_out() and request.path not in OPEN_PATHS:
-        wait = throttle.retry_after(client_peer(request)[0])
-        if wait:
-            raise TooManyFailures(f"too many failed logins or token checks from this address; "
-                                  f"try again in {wait} s", wait)
+    if request.path not in OPEN_PATHS:
+        refuse_throttled(request)
     try:
         return await handler(request)
     except InvalidCredentials as error:
-        throttle.failed(client_peer(request)[0], error.scope)
+        request.app[AUTH_FAILURES].failed(client_peer(request)[0], error.scope)
         raise
 
