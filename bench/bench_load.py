@@ -1,96 +1,114 @@
 #!/usr/bin/env python3
-"""Load generator benchmark: built-in engine vs hey vs wrk against a local nginx.
+"""Load generator benchmark: built-in engine vs wrk, hey and h2load against a local nginx.
 
-    python bench/bench_load.py            # 10 s per run, 50 connections
-    python bench/bench_load.py --quick    # 3 s per run
+    python bench/bench_load.py                          # 10 s per run, median of 5 rounds
+    python bench/bench_load.py --quick                  # 3 s per run, median of 3 rounds
+    python bench/bench_load.py --quick --only plain,tls12 --no-gate
 
-Starts nginx (Debian nginx-light, ``return 200``) from a temporary directory on 127.0.0.1,
-then prints one table: maximum requests/s of `loadtester load` (the built-in engine, one
-worker process per CPU), `hey` and `wrk` at the same number of connections, the ratios, CPU
-seconds per 100k requests (user + system of each tool's process tree, from
-getrusage(RUSAGE_CHILDREN) deltas), achieved/target rate of the built-in engine at fixed rates,
-and the p99 of POST /gate/check answered by the service while the built-in generator saturates
-the machine, each beside its target (bench/README.md); the exit code is 1 when one is missed.
+Starts nginx (Debian nginx-light) from a temporary directory on 127.0.0.1 with one port per
+row: `return 200` over plain HTTP/1.1, TLS 1.2, TLS 1.3 and HTTP/2 over TLS (a self-signed RSA
+2048 certificate the bench makes), and bench_scenario.py's three locations. With two CPUs or
+more, nginx runs one worker on CPU 0 and every generator on CPU 1 (taskset). Each row
+alternates its tools round by round and prints the median req/s and CPU seconds per 100k
+requests of each (user + system of the tool's process tree, from getrusage(RUSAGE_CHILDREN)
+deltas) and the ratios of the medians beside their targets; then the achieved/target rate of
+the built-in engine at fixed rates, and the p99 of POST /gate/check answered by the service
+while the built-in generator saturates nginx (bench/README.md). The exit code is 1 when a
+target is missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import http.client
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from common import REPO, free_port, parse_wrk, start_nginx, stop, wait_port
+from alternate import Outcome, alternate
+from common import REPO, free_port, make_certificate, nginx_requests, run_nginx, stop, wait_port
+from load_rows import OPTIONAL, ROWS, Builder, Placement, Ports, Row, rows, with_baseline, write_mix
 
 from loadtester.loadgen.input.spec import LoadSpec
 from loadtester.loadgen.running.workers import run_load_sync
-from loadtester.loadgen.tools.hey import parse_hey_output
 
 GATE_BODY = '{"name":"podinfo","namespace":"test"}'
+EXTRA = ("rates", "gate")  # --only keys past the rows: fixed-rate accuracy and /gate/check
+Figure = tuple[str, str, str, bool | None]  # name, measured, target, met (None: no target)
 
 
-@dataclass(frozen=True)
-class Run:
-    """One saturation run of one tool."""
-
-    tool: str
-    requests: int
-    rate: float
-    cpu: float  # user + system seconds of the tool's whole process tree
-
-    @property
-    def cpu_per_100k(self) -> float:
-        return self.cpu / self.requests * 100_000 if self.requests else float("nan")
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measured(tool: str, argv: list[str], parse: Callable[[str], tuple[int, float]]) -> Run:
-    """Run argv to completion; CPU is the RUSAGE_CHILDREN delta (includes its workers)."""
-    before = children_cpu()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
-    cpu = children_cpu() - before
-    if done.returncode != 0:
-        raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
-    requests, rate = parse(done.stdout)
-    return Run(tool, requests, rate, cpu)
+def figures(row: Row, outcomes: dict[str, Outcome]) -> list[Figure]:
+    """Median req/s and CPU per 100k of each tool, then the row's ratios beside targets."""
+    out: list[Figure] = []
+    for name, outcome in outcomes.items():
+        rate = outcome.rate
+        out.append((f"{row.key}: req/s, {name}",
+                    outcome.why_none() if rate is None else f"{rate:,.0f}", "", None))
+    for name, outcome in outcomes.items():
+        cpu = outcome.cpu_per_100k
+        if cpu is not None:
+            out.append((f"{row.key}: CPU s per 100k, {name}", f"{cpu:.2f}", "", None))
+    for target in row.targets:
+        ours, other = outcomes[target.ours], outcomes[target.other]
+        pair = ((ours.rate, other.rate) if target.figure == "req/s"
+                else (ours.cpu_per_100k, other.cpu_per_100k))
+        bound = "" if target.bound is None else f"{target.op} {target.bound:g}"
+        name = f"{row.key}: {target.figure}, {target.ours} / {target.other}"
+        if pair[0] is None or pair[1] is None or not pair[1]:
+            out.append((name, "n/a", bound, None))
+            continue
+        ratio = pair[0] / pair[1]
+        out.append((name, f"{ratio:.2f}", bound, target.holds(ratio)))
+    return out
 
 
-def parse_builtin(out: str) -> tuple[int, float]:
-    doc = json.loads(out)
-    return int(doc["requests"]), float(doc["rate"])
+def notes_of(row: Row, outcomes: dict[str, Outcome]) -> list[str]:
+    """Each tool's req/s per round (the spread behind the median) and what failed."""
+    notes = [f"{row.key} ({row.title}), req/s per round: " + "; ".join(
+        f"{name} {' '.join(f'{r.rate:,.0f}' for r in o.runs) or o.why_none()}"
+        for name, o in outcomes.items())]
+    for target in row.targets:
+        ours, other = outcomes[target.ours].runs, outcomes[target.other].runs
+        if target.figure == "req/s" and ours and len(ours) == len(other):
+            # neighbours in time share the machine's load more than the medians do
+            ratios = " ".join(f"{a.rate / b.rate:.2f}" for a, b in zip(ours, other, strict=True))
+            notes.append(f"{row.key}: {target.ours} / {target.other} per round: {ratios}")
+    counted = [f"{name} {o.counted:.3f}" for name, o in outcomes.items() if o.counted]
+    notes.append(f"{row.key}: requests the tool counted / nginx served: {'; '.join(counted)}")
+    for name, outcome in outcomes.items():
+        notes += [f"{row.key}: {name} failed: {error}" for error in outcome.errors]
+        if outcome.runs and name.startswith("ours"):
+            doc = json.loads(outcome.runs[-1].stdout)
+            codes, errors = doc.get("status_codes") or {}, doc.get("errors")
+            if errors or doc.get("check_failures") or set(codes) - {"200", "201"}:
+                notes.append(f"{row.key}: {name}, last run: errors {errors}, status codes "
+                             f"{codes}, check failures {doc.get('check_failures')}")
+        last = outcome.runs[-1].stdout if outcome.runs else ""
+        mix = next((line for line in last.splitlines() if line.startswith("mix checked")), None)
+        if mix:
+            notes.append(f"{row.key}: {name}, last run: {mix}")
+    return notes
 
 
-def parse_hey(out: str) -> tuple[int, float]:
-    report = parse_hey_output(out)
-    return report.total, report.achieved_rate
-
-
-def saturate(url: str, seconds: int, connections: int, workers: int | None) -> list[Run]:
-    builtin = [sys.executable, "-m", "loadtester.loadgen.cli", "-o", "json"]
-    if workers:
-        builtin += ["-workers", str(workers)]
-    builtin += ["-z", f"{seconds}s", "-c", str(connections), url]
-    hey = ["hey", "-z", f"{seconds}s", "-c", str(connections), url]
-    threads = str(min(os.cpu_count() or 1, connections))
-    wrk = ["wrk", "-t", threads, "-c", str(connections), "-d", f"{seconds}s", url]
-    return [
-        measured("built-in", builtin, parse_builtin),
-        measured("hey", hey, parse_hey),
-        measured("wrk", wrk, parse_wrk),
-    ]
+def scaling(results: dict[str, dict[str, Outcome]]) -> list[Figure]:
+    """2 workers over 1 (and wrk -t2 over -t1) when both rows ran; informational."""
+    one, two = results.get("plain"), results.get("workers2")
+    if not one or not two:
+        return []
+    out: list[Figure] = []
+    for single, double in ((next(iter(one)), "ours -workers 2"), ("wrk -t1", "wrk -t2")):
+        a, b = one.get(single), two.get(double)
+        if a and b and a.rate and b.rate:
+            out.append((f"scaling: req/s, {double} / {single}", f"{b.rate / a.rate:.2f}", "",
+                        None))
+    return out
 
 
 def rate_accuracy(url: str, rate: float, seconds: float, workers: int | None) -> tuple[float, str]:
@@ -148,59 +166,88 @@ def post(port: int, path: str) -> tuple[int, str]:
         conn.close()
 
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 s runs instead of 10 s")
+    parser.add_argument("--quick", action="store_true", help="3 s runs, 3 rounds")
     parser.add_argument("--seconds", type=int, help="seconds per saturation and rate run")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default 5, 3 quick)")
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, help="built-in worker processes (default: CPUs)")
+    parser.add_argument("--workers", type=int,
+                        help="built-in worker processes (default: 1 when pinned, else per CPU)")
+    parser.add_argument("--streams", type=int, default=10, help="HTTP/2 streams, h2 row")
+    parser.add_argument("--only", default=",".join(ROWS + EXTRA),
+                        help=f"comma-separated rows (default {','.join(ROWS + EXTRA)}; "
+                        f"also {','.join(OPTIONAL)})")
+    parser.add_argument("--no-pin", action="store_true", help="no taskset, nginx workers auto")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout (git archive): its built-in runs beside ours")
     parser.add_argument("--rates", default="100,1000,10000", help="comma-separated req/s")
     parser.add_argument("--no-gate", action="store_true", help="skip the /gate/check row")
     args = parser.parse_args()
     seconds = args.seconds or (3 if args.quick else 10)
-    for tool in ("hey", "wrk", "/usr/sbin/nginx"):
+    rounds = args.rounds or (3 if args.quick else 5)
+    only = [key.strip() for key in args.only.split(",") if key.strip()]
+    if unknown := set(only) - set(ROWS + OPTIONAL + EXTRA):
+        parser.error(f"--only: unknown {sorted(unknown)}; known: {ROWS + OPTIONAL + EXTRA}")
+    where = Placement.of(os.cpu_count() or 1, not args.no_pin)
+    needed = ["hey", "wrk", "/usr/sbin/nginx", "openssl"]
+    needed += ["taskset"] if where.server else []
+    needed += ["h2load"] if {"h2", "h2c"} & set(only) else []
+    for tool in needed:
         if shutil.which(tool) is None:
             print(f"bench_load: {tool} is not installed", file=sys.stderr)
             return 2
-    rows: list[tuple[str, str, str, bool | None]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
-        nginx, url = start_nginx(Path(tmp))
+    start_load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    table: list[Figure] = []
+    notes: list[str] = []
+    results: dict[str, dict[str, Outcome]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as name:
+        tmp = Path(name)
+        ports = Ports.free()
+        servers = ports.servers(*make_certificate(tmp))
+        nginx = run_nginx(tmp, servers, dataclasses.astuple(ports), where.nginx_workers,
+                          where.server)
+        url = f"http://127.0.0.1:{ports.plain}/"
         try:
-            runs = {run.tool: run for run in saturate(url, seconds, args.connections, args.workers)}
-            for run in runs.values():
-                rows.append((f"max req/s, {run.tool}", f"{run.rate:,.0f}", "", None))
-            for run in runs.values():
-                rows.append((f"CPU s per 100k requests, {run.tool}", f"{run.cpu_per_100k:.2f}",
-                             "", None))  # fmt: skip
-            ours, hey, wrk = runs["built-in"], runs["hey"], runs["wrk"]
-            ratio_hey, ratio_wrk = ours.rate / hey.rate, ours.rate / wrk.rate
-            cpu_ratio = ours.cpu_per_100k / hey.cpu_per_100k
-            rows.append(("max req/s, built-in / hey", f"{ratio_hey:.2f}", ">= 2.0", ratio_hey >= 2))
-            rows.append(("max req/s, built-in / wrk", f"{ratio_wrk:.2f}", ">= 0.7",
-                         ratio_wrk >= 0.7))  # fmt: skip
-            rows.append(("CPU per 100k, built-in / hey", f"{cpu_ratio:.2f}", "<= 0.5",
-                         cpu_ratio <= 0.5))  # fmt: skip
-            for rate in (float(r) for r in args.rates.split(",") if r.strip()):
+            build = Builder(seconds, args.connections, where)
+            mix_file = write_mix(tmp / "mix.yaml", ports.mix)
+            for row in rows(only, ports, build, mix_file, args.workers, args.streams):
+                row = with_baseline(row, args.baseline.resolve()) if args.baseline else row
+                counter = functools.partial(nginx_requests, ports.status)
+                results[row.key] = outcomes = alternate(row.tools, rounds, counter)
+                table += figures(row, outcomes)
+                notes += notes_of(row, outcomes)
+            table += scaling(results)
+            rates = args.rates.split(",") if "rates" in only else []
+            for rate in (float(r) for r in rates if r.strip()):
                 achieved, _ = rate_accuracy(url, rate, seconds, args.workers)
                 ratio = achieved / rate
-                rows.append((f"achieved / target at {rate:,.0f} req/s for {seconds} s",
-                             f"{ratio:.4f}", "1 ± 0.01", abs(ratio - 1) <= 0.01))  # fmt: skip
-            if not args.no_gate:
+                table.append((f"achieved / target at {rate:,.0f} req/s for {seconds} s",
+                              f"{ratio:.4f}", "1 ± 0.01", abs(ratio - 1) <= 0.01))  # fmt: skip
+            if "gate" in only and not args.no_gate:
                 p99 = gate_check_p99_while_saturated(url, seconds, args.connections)
-                rows.append(("/gate/check p99 while saturated (ms)",
-                             "n/a (service did not start)" if p99 is None else f"{p99:.1f}",
-                             "< 20", None if p99 is None else p99 < 20))  # fmt: skip
+                table.append(("/gate/check p99 while saturated (ms)",
+                              "n/a (service did not start)" if p99 is None else f"{p99:.1f}",
+                              "< 20", None if p99 is None else p99 < 20))  # fmt: skip
         finally:
             stop(nginx)
-    print(f"\nnginx return 200, {args.connections} connections, {seconds} s per run, "
-          f"{os.cpu_count()} CPUs\n")  # fmt: skip
-    width = max(len(r[0]) for r in rows)
-    print(f"| {'figure':<{width}} | {'measured':>10} | {'target':<8} | ok  |")
-    print(f"|{'-' * (width + 2)}|{'-' * 12}|{'-' * 10}|-----|")
-    for name, value, target, ok in rows:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nnginx, {args.connections} connections, {seconds} s per run, median of {rounds} "
+          f"alternating rounds, {os.cpu_count()} CPUs: {where.describe()}; load average at "
+          f"the start {start_load}, at the end {load} (other work on the CPUs moves every "
+          f"figure)\n")
+    width = max(len(r[0]) for r in table)
+    value_width = max(10, *(len(r[1]) for r in table))
+    print(f"| {'figure':<{width}} | {'measured':>{value_width}} | {'target':<8} | ok  |")
+    print(f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|{'-' * 10}|-----|")
+    for figure, value, target, ok in table:
         mark = "" if ok is None else ("yes" if ok else "NO")
-        print(f"| {name:<{width}} | {value:>10} | {target:<8} | {mark:<3} |")
-    return 1 if any(ok is False for *_, ok in rows) else 0
+        print(f"| {figure:<{width}} | {value:>{value_width}} | {target:<8} | {mark:<3} |")
+    print()
+    for note in notes:
+        print(note)
+    return 1 if any(ok is False for *_, ok in table) else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """What the bench scripts share: the checkout on sys.path (so `loadtester` and `tests.support`
-import from it), free ports, the service and nginx as processes, wrk's output, percentiles.
+import from it), free ports, the service and nginx as processes (nginx optionally pinned
+with taskset), a self-signed certificate, wrk's and h2load's output, percentiles.
 
 Every script runs as `python bench/<name>.py`, which puts this directory on sys.path, so
 `import common` finds this module; importing it is the only sys.path set-up a script needs.
@@ -22,7 +23,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 NGINX_CONF = """
-worker_processes auto;
+worker_processes {workers};
 daemon off;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
@@ -104,12 +105,19 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
             process.wait()
 
 
-def run_nginx(workdir: Path, servers: str, ports: tuple[int, ...]) -> subprocess.Popen[bytes]:
-    """nginx with the given `server` blocks, once it listens on each of `ports`."""
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """argv under `taskset -c cpus` (it and its children on those CPUs); argv when None."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def run_nginx(workdir: Path, servers: str, ports: tuple[int, ...], workers: str = "auto",
+              cpus: str | None = None) -> subprocess.Popen[bytes]:
+    """nginx with the given `server` blocks and `workers` worker processes (on `cpus` when
+    given), once it listens on each of `ports`."""
     conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers))
+    conf.write_text(NGINX_CONF.format(dir=workdir, servers=servers, workers=workers))
     proc = subprocess.Popen(
-        ["/usr/sbin/nginx", "-p", str(workdir), "-c", str(conf)],
+        pinned(["/usr/sbin/nginx", "-p", str(workdir), "-c", str(conf)], cpus),
         stdout=subprocess.DEVNULL,
         stderr=(workdir / "stderr.log").open("wb"),
     )
@@ -132,6 +140,42 @@ def parse_wrk(out: str) -> tuple[int, float]:
     if not total or not rate:
         raise RuntimeError(f"cannot read wrk output: {out!r}")
     return int(total.group(1)), float(rate.group(1))
+
+
+def nginx_requests(port: int) -> int:
+    """nginx's count of requests served so far (stub_status on 127.0.0.1:port, this one too)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/")
+        text = connection.getresponse().read().decode()
+    finally:
+        connection.close()
+    counts = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s*$", text, re.MULTILINE)
+    if not counts:
+        raise RuntimeError(f"cannot read nginx stub_status: {text!r}")
+    return int(counts.group(3))
+
+
+def parse_h2load(out: str) -> tuple[int, float]:
+    """Succeeded requests and requests/s of h2load's report (`finished in 3.00s, N req/s`,
+    `requests: N total, N started, N done, N succeeded, ...`)."""
+    rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
+    if not rate or not done:
+        raise RuntimeError(f"cannot read h2load output: {out[-500:]!r}")
+    return int(done.group(1)), float(rate.group(1))
+
+
+def make_certificate(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed RSA 2048 certificate for 127.0.0.1 and its key (openssl CLI), in workdir."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def percentile(values: Sequence[float], share: float) -> float:

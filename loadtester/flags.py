@@ -94,8 +94,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("max-connections", "open client connections allowed; past it new ones are closed at "
          "once, but for a few that may ask only /healthz, /readyz or /metrics (default: the "
          "file-descriptor limit less max(64, limit/8))", _int),
-    Flag("load-workers", "worker processes of the built-in load generator (default: one per "
-         "core)", _int),
+    Flag("load-workers", "the most worker processes of a built-in load run; a run starts as "
+         "many as its rate and connections need (default: one per core)", _int),
     Flag("config", "YAML file with event sinks and routes"),
     Flag("slack-url", "Slack incoming webhook URL for events", secret=True),
     Flag("msteams-url", "Microsoft Teams Workflows webhook URL for events", secret=True),

@@ -111,6 +111,7 @@ class LoadSeries:
     buckets: list[int] = field(default_factory=lambda: [0] * (len(LOAD_BUCKETS) + 1))
     latency_sum: float = 0.0
     rate: float = 0.0
+    protocol: str = ""  # what the built-in generator spoke ("HTTP/1.1", "HTTP/2"); "": unknown
 
     def add_latencies(self, samples: Iterable[tuple[float, int]]) -> None:
         """Count `count` requests of `seconds` latency for each (seconds, count) pair."""
@@ -181,6 +182,9 @@ class LoadMetrics(Collector):
         rate = GaugeMetricFamily(
             "loadtester_load_rate", "Achieved request rate of the latest load test (requests/s)",
             labels=labels)
+        protocol = GaugeMetricFamily(
+            "loadtester_load_protocol", "The protocol the built-in generator's latest load test "
+            "spoke (1), by protocol (HTTP/1.1, HTTP/2)", labels=[*labels, "protocol"])
         for key, series in list(self._series.items()):
             for code, count in series.codes.items():
                 requests.add_metric([*key, code], count)
@@ -192,11 +196,13 @@ class LoadMetrics(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else str(float(bound)), cumulative))
             latency.add_metric(list(key), buckets, series.latency_sum)
             rate.add_metric(list(key), series.rate)
-        for family in (requests, errors, latency, rate):
+            if series.protocol:
+                protocol.add_metric([*key, series.protocol], 1)
+        for family in (requests, errors, latency, rate, protocol):
             for sample in family.samples:
                 if sample.labels.get("request") == "":
                     del sample.labels["request"]
-        yield from (requests, errors, latency, rate)
+        yield from (requests, errors, latency, rate, protocol)
 
 
 def _capped(known: set[str], value: str, limit: int) -> str:

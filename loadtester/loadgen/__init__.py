@@ -25,6 +25,7 @@ results -> errors, tools -> results, and cli.py on top of them all.
       recorder.py, shares.py     an interval's counts; a run split over processes
       local.py           a run in the calling process (small runs, the first moments of big ones)
       worker.py, workers.py      a worker process; run_load: a run over worker processes
+      sizing.py          size_workers: the worker processes a run needs (0: run it here)
     tools/               hey's and ghz's output read back (tasks that run those tools)
       toolreport.py      the ToolReport protocol and what both tools print
       hey.py, ghz.py     parse_hey_output, parse_ghz_output

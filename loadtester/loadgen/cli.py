@@ -39,12 +39,20 @@ Options:
   -A  Accept header.    -d  Request body.   -D  Request body from file.
   -T  Content-Type (default text/html).     -a  Basic auth, user:password.
   -host  Host header.   -disable-compression  -disable-keepalive  -disable-redirects
+  -cacert FILE  Verify the server against these CA certificates (PEM; default: no
+                verification, like hey). vegeta: -root-certs.
+  -cert FILE  -key FILE  Client certificate and its key (PEM) for mTLS, as vegeta's.
+  -server-name NAME  TLS server name (SNI, and the name verified); default: the -host
+                header's host, else the URL's.
+  -h2  HTTP/2 over TLS (https://, ALPN h2).  -h2c  HTTP/2 over cleartext (http://, prior
+       knowledge).  -streams N  Requests in flight on each HTTP/2 connection (default 1).
   -f  A scenario (YAML or JSON): weighted requests with checks, optional stages. -n -z -c
       -q -t apply to the run as a whole (the scenario's stages, if any, set rate and length);
       a per-request table follows hey's summary.
   -o json        Print a JSON document instead of hey's summary.
-  -workers N     Worker processes (default: none for a small run, which starts sending at
-                 once; one per CPU for a long run at full speed or a big one).
+  -workers N     Worker processes (default: none for a small or slow run, which starts
+                 sending at once; for a long or big one, as many as its rate needs, one per
+                 CPU at full speed, fewer under a cgroup memory limit).
 
 Ctrl-C ends the run and prints the report of what was sent; a second Ctrl-C aborts.
 """
@@ -84,13 +92,13 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
 
 def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> int:
     try:
-        args = split_hey_flags(argv, extra_value_flags=frozenset({"o", "workers", "f"}),
-                               require_url=False)
+        args = split_hey_flags(argv, extra_value_flags=_CLI_FLAGS, require_url=False)
         output = args.values.get("o", "")
         if output not in ("", "json"):
             raise LoadSpecError(f"unsupported value {output!r} for flag -o (only json)")
         workers = _workers(args.values.get("workers"))
         spec = _scenario(args) if "f" in args.values else spec_from_hey(args)
+        spec = _with_tls(spec, args)
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -188,7 +196,7 @@ def _scenario(args: HeyArgs) -> LoadSpec:
 
 
 _PER_REQUEST_FLAGS = ("m", "d", "D", "T", "A", "a", "host")
-_RUN_FLAGS = ("n", "c", "q", "z", "t", "cpus")
+_RUN_FLAGS = ("n", "c", "q", "z", "t", "cpus", "streams")
 
 
 def _spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
@@ -218,6 +226,27 @@ def _spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
     if scenario.stages is not None:
         base = dataclasses.replace(base, duration=None)
     return scenario_spec(scenario, base)
+
+
+_TLS_FLAGS = ("cacert", "cert", "key", "server-name")
+_CLI_FLAGS = frozenset({"o", "workers", "f", *_TLS_FLAGS})  # flags hey does not have
+
+
+def _with_tls(spec: LoadSpec, args: HeyArgs) -> LoadSpec:
+    """-cacert, -cert, -key, -server-name: the files read and checked now."""
+    from loadtester.loadgen.input.tlsoptions import Names, TLSOptions, with_tls
+
+    ca, cert, key, name = (args.values.get(flag) for flag in _TLS_FLAGS)
+    if ca is None and cert is None and key is None and name is None:
+        return spec
+    from loadtester.files import read_regular_file
+    from loadtester.loadgen.input.tlsoptions import MAX_PEM_FILE
+    from loadtester.loadgen.running.tlscontext import read_checked
+
+    names = Names(*(f"-{flag}" for flag in _TLS_FLAGS))
+    tls = TLSOptions(ca_file=ca, cert_file=cert, key_file=key, server_name=name, names=names)
+    spec = with_tls(spec, tls)
+    return with_tls(spec, read_checked(tls, lambda path: read_regular_file(path, MAX_PEM_FILE)))
 
 
 def _workers(text: str | None) -> int | None:

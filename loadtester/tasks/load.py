@@ -14,16 +14,29 @@ from urllib.parse import urlsplit
 from loadtester import metrics
 from loadtester.durations import format_duration
 from loadtester.errors import BadRequest, Forbidden
-from loadtester.files import FileNotAllowed, FileRefused, read_regular_file_async
+from loadtester.files import (
+    FileNotAllowed,
+    FileRefused,
+    read_regular_file,
+    read_regular_file_async,
+)
 from loadtester.loadgen.errors import LoadSpecError
 from loadtester.loadgen.input.heyflags import spec_from_hey, split_hey_command
 from loadtester.loadgen.input.metadata import spec_from_metadata, thresholds_from_metadata
 from loadtester.loadgen.input.scenario import parse_scenario, scenario_spec, with_stages
 from loadtester.loadgen.input.spec import LoadSpec
 from loadtester.loadgen.input.stages import parse_stages
+from loadtester.loadgen.input.tlsoptions import (
+    MAX_PEM_FILE,
+    METADATA_KEYS,
+    tls_from_metadata,
+    with_tls,
+)
 from loadtester.loadgen.results.messages import ProgressDelta
 from loadtester.loadgen.results.result import LoadResult, ResultView, all_failed
 from loadtester.loadgen.results.thresholds import Thresholds, evaluate_requests
+from loadtester.loadgen.running.sizing import size_workers
+from loadtester.loadgen.running.tlscontext import read_checked
 from loadtester.loadgen.running.workers import run_load
 from loadtester.loadgen.tools.ghz import parse_ghz_output
 from loadtester.loadgen.tools.hey import parse_hey_output
@@ -37,7 +50,7 @@ if TYPE_CHECKING:
 
 MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
 _SPEC_KEYS = ("url", "method", "headers", "body", "rate", "concurrency", "duration", "requests",
-              "timeout", "stages", "scenario")
+              "timeout", "stages", "scenario", "h2", "h2c", "streams", *METADATA_KEYS)
 # what a scenario sets per request: given in metadata too, it would be ignored
 _PER_REQUEST_KEYS = ("method", "headers", "body", "host", "contentType")
 
@@ -81,12 +94,14 @@ class LoadRecording:
         if spec.mix is None:
             self.whole = metrics.LOAD.series(payload.name, payload.namespace,
                                              target_label(spec.url))
+            self.whole.protocol = spec.protocol
             return
         for r in spec.mix.requests:
             labels = metrics.LOAD.labels(payload.name, payload.namespace, target_label(r.url),
                                          r.name)
             self.labels[r.name] = labels[3]
             self.parts[r.name] = metrics.LOAD.series(*labels)
+            self.parts[r.name].protocol = spec.protocol
 
     def add(self, delta: LoadResult) -> None:
         """Count a slice of the run."""
@@ -220,16 +235,36 @@ class LoadTask:
             if value > limit:
                 raise BadRequest(f"{what} {format_duration(value)} is longer than the service's "
                                  f"-timeout {format_duration(limit)}")
-        if self.body_file is None:
-            return self
+        task = await self.tls_read(files)
+        if task.body_file is None:
+            return task
         try:
-            body = await read_regular_file_async(self.body_file, MAX_BODY_FILE, files)
-            spec = dataclasses.replace(self.spec, body=body)
+            body = await read_regular_file_async(task.body_file, MAX_BODY_FILE, files)
+            spec = dataclasses.replace(task.spec, body=body)
         except FileNotAllowed as exc:
             raise Forbidden(str(exc)) from None
         except (FileRefused, LoadSpecError) as exc:
             raise BadRequest(f"invalid value for flag -D: {exc}") from None
-        return dataclasses.replace(self, spec=spec, body_file=None)
+        return dataclasses.replace(task, spec=spec, body_file=None)
+
+    async def tls_read(self, files: FilePolicy) -> LoadTask:
+        """The task with its caFile, tlsCert and tlsKey read (where `files` allows) and
+        checked: BadRequest naming the option and the file, Forbidden where the policy
+        refuses the file."""
+        tls = self.spec.tls
+        if tls is None or not tls.files:
+            return self
+
+        def read(path: str) -> bytes:
+            return read_regular_file(path, MAX_PEM_FILE, files)
+
+        try:
+            tls = await asyncio.to_thread(read_checked, tls, read)
+        except FileNotAllowed as exc:
+            raise Forbidden(str(exc)) from None
+        except LoadSpecError as exc:
+            raise BadRequest(str(exc)) from None
+        return dataclasses.replace(self, spec=dataclasses.replace(self.spec, tls=tls))
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         recording = LoadRecording(self.payload, self.spec)
@@ -237,9 +272,10 @@ class LoadTask:
         def on_progress(progress: ProgressDelta) -> None:
             recording.add(progress.delta)
 
+        sizing = size_workers(self.spec, env.settings.load_workers)
         try:
             result = await asyncio.wait_for(
-                run_load(self.spec, env.settings.load_workers, on_progress),
+                run_load(self.spec, sizing.workers, on_progress),
                 env.settings.timeout,
             )
         except TimeoutError:
@@ -247,7 +283,7 @@ class LoadTask:
         except (LoadSpecError, RuntimeError) as exc:
             return TaskResult(False, self._failure(str(exc)))
         recording.done(result)
-        fields = result.to_json()
+        fields = {**result.to_json(), "workers": sizing.workers, "workers_reason": sizing.reason}
         per_request = self.spec.mix.thresholds() if self.spec.mix is not None else {}
         broken = judge(result, self.thresholds, per_request)
         await notify_load_result(env, self.payload, fields, self.thresholds, broken,
@@ -276,7 +312,8 @@ def describe_spec(spec: LoadSpec) -> str:
             pace += f" for {format_duration(spec.duration)}"
         elif spec.requests is not None:
             pace += f", {spec.requests} requests"
-    return f"{what}{pace}, {spec.concurrency} connections"
+    over = f" over HTTP/2 ({spec.streams} streams each)" if spec.h2 or spec.h2c else ""
+    return f"{what}{pace}, {spec.concurrency} connections{over}"
 
 
 def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
@@ -308,6 +345,7 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
                                 sort_keys=True)
         else:
             raise BadRequest("url or cmd not found in metadata")
+        spec = with_tls(spec, tls_from_metadata(metadata))
         thresholds = thresholds_from_metadata(metadata)
     except LoadSpecError as exc:
         raise BadRequest(str(exc)) from None

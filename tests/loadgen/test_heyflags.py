@@ -55,7 +55,10 @@ def test_all_supported_flags(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("cmd", "message"),
     [
-        ("hey -h2 http://x/", "unsupported hey flag -h2"),
+        ("hey -h2 http://x/", "h2 is HTTP/2 over TLS and needs https:// URLs"),
+        ("hey -h2c https://x/", "h2c is HTTP/2 over cleartext"),
+        ("hey -h2 -streams 0 https://x/", "streams must be between 1 and 1000, got 0"),
+        ("hey -streams 4 http://x/", "streams 4 needs HTTP/2"),
         ("hey -x proxy:3128 http://x/", "unsupported hey flag -x"),
         ("hey -o csv http://x/", "unsupported hey flag -o"),
         ("hey -n abc http://x/", "invalid value 'abc' for flag -n"),

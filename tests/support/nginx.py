@@ -30,6 +30,7 @@ events {{ worker_connections 1024; }}
 http {{
     log_format counted '$msec $request_method $uri $status';
     access_log {dir}/access.log counted;
+    log_format tls '$ssl_server_name $ssl_protocol $ssl_client_verify $status';
     client_body_temp_path {dir}/body;
     proxy_temp_path {dir}/proxy;
     fastcgi_temp_path {dir}/fastcgi;
@@ -47,9 +48,15 @@ http {{
 
 class Nginx:
     """nginx started in ``folder``; ``url`` is its base URL (ending in /). With ``tls`` (a
-    PEM certificate and key), it listens with ``ssl`` and ``url`` is https."""
+    PEM certificate and key), it listens with ``ssl`` and ``url`` is https; ``client_ca``
+    then requires a client certificate signed by it, ``protocols`` sets ``ssl_protocols``
+    (``TLSv1.2``), and tls_log() reads the TLS side of each request. ``http2`` listens
+    with ``http2`` too (with ``tls``: ALPN h2; without: h2c prior knowledge), allowing
+    ``max_streams`` concurrent streams per connection (nginx's default 128)."""
 
-    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(self, folder: Path, tls: tuple[Path, Path] | None = None,
+                 client_ca: Path | None = None, protocols: str | None = None,
+                 http2: bool = False, max_streams: int | None = None) -> None:
         self.folder = folder
         self.scheme = "https" if tls is not None else "http"
         listen = ""
@@ -57,6 +64,18 @@ class Nginx:
             listen = (
                 f" ssl;\n        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]}"
             )
+            # a server's access_log replaces the inherited one: both logs, then
+            listen += (f";\n        access_log {folder}/tls.log tls;\n"
+                       f"        access_log {folder}/access.log counted")
+            if client_ca is not None:
+                listen += (f";\n        ssl_verify_client on;\n"
+                           f"        ssl_client_certificate {client_ca}")
+            if protocols is not None:
+                listen += f";\n        ssl_protocols {protocols}"
+        if http2:
+            listen = " http2" + listen if tls is None else " ssl http2" + listen[4:]
+            if max_streams is not None:
+                listen += f";\n        http2_max_concurrent_streams {max_streams}"
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -95,6 +114,16 @@ class Nginx:
         lines = path.read_text().splitlines()
         return [(float(t), method, uri, int(status))
                 for t, method, uri, status in (line.split() for line in lines)]
+
+    def tls_log(self) -> list[tuple[str, str, str, int]]:
+        """(SNI server name, protocol, client certificate verification, status) of each
+        request over TLS (``-`` where there was none)."""
+        path = self.folder / "tls.log"
+        if not path.exists():
+            return []
+        return [(name, protocol, verify, int(status))
+                for name, protocol, verify, status in
+                (line.split() for line in path.read_text().splitlines())]
 
     def counts(self, total: int) -> Counter[str]:
         """Answered requests by ``METHOD path``, once ``total`` are logged: nginx writes a

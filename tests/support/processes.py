@@ -1,4 +1,5 @@
-"""Processes seen through /proc: alive (not a zombie), members of a process group, waits."""
+"""Processes seen through /proc: alive (not a zombie), members of a process group, children,
+waits."""
 
 from __future__ import annotations
 
@@ -18,7 +19,17 @@ def alive(pid: int) -> bool:
 
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is pgid."""
-    members = []
+    return [pid for pid, fields in _live_stats() if int(fields[2]) == pgid]
+
+
+def children(pid: int) -> list[int]:
+    """Live (non-zombie) processes whose parent is pid."""
+    return [child for child, fields in _live_stats() if int(fields[1]) == pid]
+
+
+def _live_stats() -> list[tuple[int, list[str]]]:
+    """Each live (non-zombie) process with the fields of /proc/PID/stat after its name."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -26,9 +37,9 @@ def group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
+        if fields[0] != "Z":
+            found.append((int(entry.name), fields))
+    return found
 
 
 async def wait_gone(pids: list[int], within: float = 5.0) -> list[int]:

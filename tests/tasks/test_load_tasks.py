@@ -58,7 +58,7 @@ async def test_hey_command_in_load_type(target: CountingServer, make_client: Cli
 @pytest.mark.parametrize(
     ("meta", "reason"),
     [
-        ({"type": "load", "cmd": "hey -h2 http://127.0.0.1:1/"}, "unsupported hey flag -h2"),
+        ({"type": "load", "cmd": "hey -h2 http://127.0.0.1:1/"}, "h2 is HTTP/2 over TLS"),
         ({"type": "load"}, "url or cmd not found in metadata"),
         ({"type": "load", "url": "ftp://x/"}, "url 'ftp://x/' is not an http:// or https:// URL"),
         ({"type": "load", "url": "http://127.0.0.1:1/", "maxP99": "soon"}, "maxP99"),

@@ -1,8 +1,10 @@
 """hey's command line (Go ``flag`` syntax) parsed into a :class:`LoadSpec`, with hey's meaning.
 
 Supported: -n -c -q -z -m -H -t -A -d -D -T -a -host -disable-compression -disable-keepalive
--disable-redirects (and -cpus, accepted and ignored). ``-q`` is per worker, as in hey, so the
-total rate is ``q * c``. Anything else (-h2, -x, -o, ...) raises :class:`LoadSpecError`.
+-disable-redirects -h2 (and -cpus, accepted and ignored), and two of our own: -h2c (HTTP/2 over
+cleartext, vegeta's flag) and -streams N (requests in flight per HTTP/2 connection, h2load's
+-m). ``-q`` is per worker, as in hey, so the total rate is ``q * c``. Anything else (-x, -o,
+...) raises :class:`LoadSpecError`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ __all__ = [
 ]
 
 _VALUE_FLAGS = frozenset(
-    {"n", "c", "q", "z", "m", "H", "t", "A", "d", "D", "T", "a", "host", "cpus"}
+    {"n", "c", "q", "z", "m", "H", "t", "A", "d", "D", "T", "a", "host", "cpus", "streams"}
 )
-_BOOL_FLAGS = frozenset({"disable-compression", "disable-keepalive", "disable-redirects"})
+_BOOL_FLAGS = frozenset({"disable-compression", "disable-keepalive", "disable-redirects", "h2",
+                         "h2c"})
 _HEADER = re.compile(r"^([\w-]+):\s*(.*)$")
 
 
@@ -128,6 +131,7 @@ def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
     _int_flag(v, "cpus", 1)  # validated, otherwise meaningless here
     per_worker_rate = _float_flag(v, "q", 0.0)
     timeout = _float_flag(v, "t", 20.0)
+    streams = _int_flag(v, "streams", 1)
     duration: float | None = None
     if "z" in v:
         try:
@@ -179,6 +183,9 @@ def spec_from_hey(args: HeyArgs, read_body_file: bool = True) -> LoadSpec:
         basic_auth=auth,
         accept=v.get("A") or None,
         content_type=v.get("T", "text/html"),
+        h2="h2" in args.bools,
+        h2c="h2c" in args.bools,
+        streams=streams,
     )
 
 

@@ -25,8 +25,8 @@ __all__ = ["metadata_duration", "metadata_number", "spec_from_metadata",
 def spec_from_metadata(metadata: Mapping[str, str]) -> LoadSpec:
     """Build from structured webhook metadata (``url``, ``method``, ``headers``, ``body``,
     ``rate``, ``concurrency``, ``duration``, ``requests``, ``timeout``; optional ``host``,
-    ``contentType``, ``disableKeepalive``). If there is no ``url`` but a ``cmd`` holding a hey
-    command line, that command is parsed instead."""
+    ``contentType``, ``disableKeepalive``, ``h2``, ``h2c``, ``streams``). If there is no
+    ``url`` but a ``cmd`` holding a hey command line, that command is parsed instead."""
     if not metadata.get("url") and metadata.get("cmd"):
         return parse_hey_command(metadata["cmd"])
     url = metadata.get("url", "").strip()
@@ -54,6 +54,9 @@ def spec_from_metadata(metadata: Mapping[str, str]) -> LoadSpec:
         host=metadata.get("host") or None,
         content_type=metadata.get("contentType") or None,
         disable_keepalive=metadata.get("disableKeepalive", "").lower() in ("true", "1", "yes"),
+        h2=_bool(metadata, "h2"),
+        h2c=_bool(metadata, "h2c"),
+        streams=_int(metadata, "streams", 1, minimum=1) or 1,
     )
 
 
@@ -83,6 +86,16 @@ def _headers(text: str) -> tuple[tuple[str, str], ...]:
             raise LoadSpecError(f"metadata headers: {excerpt(line.strip())} is not 'Name: value'")
         headers.append((name.strip(), value.strip()))
     return tuple(headers)
+
+
+def _bool(metadata: Mapping[str, str], key: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no); absent or empty is false."""
+    text = metadata.get(key, "").strip().lower()
+    if text in ("", "false", "0", "no"):
+        return False
+    if text in ("true", "1", "yes"):
+        return True
+    raise LoadSpecError(f"metadata {key} {excerpt(text)} is not true or false")
 
 
 def _int(metadata: Mapping[str, str], key: str, default: int | None, minimum: int) -> int | None:

@@ -17,12 +17,15 @@ from loadtester.loadgen.errors import LoadSpecError
 if TYPE_CHECKING:
     from loadtester.loadgen.input.mix import Mix
     from loadtester.loadgen.input.stages import Profile
+    from loadtester.loadgen.input.tlsoptions import TLSOptions
 
 __all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_REQUESTS", "DEFAULT_TIMEOUT", "LoadSpec",
            "encode_body"]
 
 DEFAULT_REQUESTS = 200  # hey's default when neither -n nor -z is given
 MAX_CONCURRENCY = 10_000  # one connection each: past this, file descriptors and memory run out
+MAX_STREAMS = 1_000  # HTTP/2 requests in flight per connection (servers allow 100-256)
+MAX_IN_FLIGHT = 100_000  # an HTTP/2 run's slots (connections x streams), each an object
 DEFAULT_CONCURRENCY = 50
 DEFAULT_TIMEOUT = 20.0
 USER_AGENT = "loadtester"
@@ -61,6 +64,12 @@ class LoadSpec:
     accept: str | None = None
     stages: Profile | None = None
     mix: Mix | None = None
+    tls: TLSOptions | None = None  # verification, client certificate, SNI (tlsoptions.py)
+    # HTTP/2: over TLS (ALPN h2), or cleartext with prior knowledge; ``streams`` requests at
+    # most in flight on each of the ``concurrency`` connections
+    h2: bool = False
+    h2c: bool = False
+    streams: int = 1
 
     def __post_init__(self) -> None:
         try:
@@ -99,6 +108,8 @@ class LoadSpec:
                 _check_text(what, text, _HEADER_VALUE_BAD)
         if self.basic_auth is not None:
             _check_text("basic auth", ":".join(self.basic_auth), _HEADER_VALUE_BAD)
+        if self.h2 or self.h2c or self.streams != 1:
+            _check_http2(self)
 
     # ---- derived values ------------------------------------------------------------------
 
@@ -108,6 +119,11 @@ class LoadSpec:
         if self.duration is not None:
             return None
         return self.requests if self.requests is not None else DEFAULT_REQUESTS
+
+    @property
+    def protocol(self) -> str:
+        """``HTTP/2`` or ``HTTP/1.1``: what the run speaks."""
+        return "HTTP/2" if self.h2 or self.h2c else "HTTP/1.1"
 
     @property
     def is_https(self) -> bool:
@@ -151,6 +167,31 @@ class LoadSpec:
             f"{name}: {value}\r\n" for name, value in fields.values()
         )
         return head.encode("latin-1") + b"\r\n" + self.body
+
+
+def _check_http2(spec: LoadSpec) -> None:
+    """h2 needs TLS, h2c cleartext; streams need one of them."""
+    if spec.h2 and spec.h2c:
+        raise LoadSpecError("h2 and h2c are both given: h2 is HTTP/2 over TLS (https://), h2c "
+                            "over cleartext (http://)")
+    if not 1 <= spec.streams <= MAX_STREAMS:
+        raise LoadSpecError(f"streams must be between 1 and {MAX_STREAMS}, got {spec.streams}")
+    if spec.concurrency * spec.streams > MAX_IN_FLIGHT:
+        raise LoadSpecError(f"concurrency x streams is at most {MAX_IN_FLIGHT} requests in "
+                            f"flight, got {spec.concurrency} x {spec.streams}")
+    if not (spec.h2 or spec.h2c):
+        raise LoadSpecError(f"streams {spec.streams} needs HTTP/2: give h2 (https://) or h2c "
+                            "(http://)")
+    if spec.disable_keepalive:
+        raise LoadSpecError("disable keep-alive does not apply to HTTP/2: its connections "
+                            "carry many requests")
+    tls = [e.tls for e in spec.mix.endpoints] if spec.mix is not None else [spec.is_https]
+    if spec.h2 and not all(tls):
+        raise LoadSpecError("h2 is HTTP/2 over TLS and needs https:// URLs: for HTTP/2 over "
+                            "cleartext (http://) use h2c")
+    if spec.h2c and any(tls):
+        raise LoadSpecError("h2c is HTTP/2 over cleartext and needs http:// URLs: for https:// "
+                            "use h2")
 
 
 def _check_text(what: str, text: str, bad: re.Pattern[str]) -> None:

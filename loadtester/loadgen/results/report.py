@@ -7,7 +7,7 @@ from typing import TextIO
 from loadtester.durations import format_duration
 from loadtester.loadgen.results.details import PHASES, Details
 from loadtester.loadgen.results.histogram import Histogram, bucket_bounds
-from loadtester.loadgen.results.result import LoadResult, format_percent
+from loadtester.loadgen.results.result import HTTP1, LoadResult, format_percent
 
 __all__ = ["ERROR_MESSAGES", "Progress", "format_hey_summary", "format_requests"]
 
@@ -90,6 +90,8 @@ def format_hey_summary(result: LoadResult, details: Details | None = None) -> st
         out += ["", f"Sent again after a reused connection closed unanswered: {result.retried}"]
     if result.unsent:
         out += ["", f"Not sent (every connection busy until the end): {result.unsent}"]
+    if result.protocol != HTTP1:  # hey's layout unchanged for HTTP/1.1
+        out += ["", f"Protocol: {result.protocol}"]
     return "\n".join(out) + "\n\n"  # hey ends with an empty line
 
 

@@ -9,10 +9,11 @@ from typing import Any, Protocol
 from loadtester.durations import format_duration
 from loadtester.loadgen.results.histogram import Histogram
 
-__all__ = ["ERROR_KINDS", "LoadResult", "ResultView", "all_failed", "describe_failures",
+__all__ = ["ERROR_KINDS", "HTTP1", "LoadResult", "ResultView", "all_failed", "describe_failures",
            "format_percent"]
 
-# Transport error kinds (the ``kind`` label of loadtester_load_errors_total).
+# Transport error kinds (the ``kind`` label of loadtester_load_errors_total), besides the
+# ``tls: ...`` kinds of a failed TLS handshake (running/tlserrors.py, a bounded set).
 ERROR_KINDS = ("refused", "timeout", "reset", "other")
 # How a kind reads in a failure reason (``all 20 requests failed: connection refused``).
 _KIND_TEXT = {"refused": "connection refused", "timeout": "timed out",
@@ -23,7 +24,9 @@ def describe_failures(errors: Mapping[str, int], other: str = "other error") -> 
     """``connection refused``, or with several kinds ``connection refused (15), timed out (5)``,
     most frequent first; ``other`` names what the kind ``other`` was (``no such host``)."""
     kinds = sorted(((n, kind) for kind, n in errors.items() if n), key=lambda x: (-x[0], x[1]))
-    texts = [(_KIND_TEXT.get(kind, other), n) for n, kind in kinds]
+    # a TLS kind (``tls: unknown ca``) reads as it is
+    texts = [(_KIND_TEXT.get(kind, kind if kind.startswith("tls: ") else other), n)
+             for n, kind in kinds]
     if len(texts) == 1:
         return texts[0][0]
     return ", ".join(f"{text} ({n})" for text, n in texts) or "no answer"
@@ -73,6 +76,9 @@ def all_failed(result: ResultView) -> str | None:
     return None
 
 
+HTTP1 = "HTTP/1.1"
+
+
 @dataclass
 class LoadResult:
     """Counts, errors and latency of a run (or of a slice of one: a worker, an interval)."""
@@ -91,6 +97,7 @@ class LoadResult:
     check_texts: dict[str, str] = field(default_factory=dict)  # kind -> "check body /x/ failed"
     stage_sent: list[int] = field(default_factory=list)  # a staged run: sent in each stage
     stage_targets: list[float] = field(default_factory=list)  # ... and due in each
+    protocol: str = HTTP1  # what the run spoke: HTTP1 or "HTTP/2"
 
     @property
     def responses(self) -> int:
@@ -158,6 +165,8 @@ class LoadResult:
         for index, n in enumerate(other.stage_sent):
             self.stage_sent[index] += n
         self.stage_targets = self.stage_targets or list(other.stage_targets)
+        if other.protocol != HTTP1:
+            self.protocol = other.protocol
 
     def summary_line(self) -> str:
         """``1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors``."""
@@ -190,6 +199,8 @@ class LoadResult:
                         check_texts=dict(self.check_texts))
         if self.stage_targets:
             wire.update(stage_sent=list(self.stage_sent), stage_targets=list(self.stage_targets))
+        if self.protocol != HTTP1:
+            wire["protocol"] = self.protocol
         return wire
 
     @classmethod
@@ -210,6 +221,7 @@ class LoadResult:
             check_texts={str(k): str(v) for k, v in data.get("check_texts", {}).items()},
             stage_sent=[int(n) for n in data.get("stage_sent", [])],
             stage_targets=[float(n) for n in data.get("stage_targets", [])],
+            protocol=str(data.get("protocol", HTTP1)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -217,8 +229,10 @@ class LoadResult:
 
         A scenario run adds ``by_request`` (each request's own document under its name, with
         the ``check_failures`` and ``checks`` it has) and ``check_failures`` summed; a staged
-        run adds ``stages``."""
+        run adds ``stages``; a run over HTTP/2 ``protocol`` (none: HTTP/1.1)."""
         doc = self._figures()
+        if self.protocol != HTTP1:
+            doc["protocol"] = self.protocol
         if self.requests:
             doc["by_request"] = {name: part.to_json() for name, part in self.requests.items()}
         if self.requests or self.check_texts:

@@ -8,12 +8,14 @@ sees its engine through :class:`ConnOwner` only.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from typing import Protocol, cast
 
 import httptools
 
 from loadtester.loadgen.running.recorder import Recorder
+from loadtester.loadgen.running.tlserrors import tls_error_kind
 
 __all__ = ["Conn", "ConnOwner", "HeadConn"]
 
@@ -27,6 +29,12 @@ class ConnOwner(Protocol):
     request: bytes  # the request a plain run sends
     keepalive: bool
     idempotent: bool  # its request is sent again after a stale keep-alive connection
+    in_flight: int  # requests sent and not yet answered
+    free: list[Conn]  # parked connections, waiting for a due request
+
+    def claim(self, now: int) -> int:
+        """The scheduled time of the next due request (>= 0), or negative when none is due."""
+        ...
 
     def release(self, conn: Conn, now: int) -> None:
         """``conn``'s request is over: give it the next due request or park it."""
@@ -42,7 +50,7 @@ class Conn(asyncio.Protocol):
 
     __slots__ = (
         "busy", "data", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "idx",
-        "parser", "retried", "ri", "sched", "sent", "served", "task", "transport", "wrote",
+        "last", "parser", "retried", "ri", "sched", "sent", "served", "task", "transport", "wrote",
         "wstart",
     )  # fmt: skip
 
@@ -64,12 +72,13 @@ class Conn(asyncio.Protocol):
         self.sent = 0
         # phase timestamps (monotonic ns) for hey's Details: connect started, connection's
         # set-up time (counted on its first request), request write started and ended, first
-        # byte of the answer
+        # and latest bytes of the answer (an answer is complete when its last bytes arrived)
         self.dial_start = 0
         self.dial = 0
         self.wstart = 0
         self.wrote = 0
         self.first = 0
+        self.last = 0
 
     # -- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,9 +97,10 @@ class Conn(asyncio.Protocol):
             self.wrote = _mono()
 
     def data_received(self, data: bytes) -> None:
+        self.last = now = _mono()
         if not self.got:
             self.got = True
-            self.first = _mono()
+            self.first = now
         try:
             self.parser.feed_data(data)  # type: ignore[union-attr]
         except httptools.HttpParserError:
@@ -119,24 +129,45 @@ class Conn(asyncio.Protocol):
             eng.reopen(self.idx, self.sched, self.sent, retried=True)
         else:
             self.busy = False
-            self.recorder().error("reset")
+            # a TLS alert after the handshake (TLS 1.3 servers refuse a client certificate so)
+            self.recorder().error(tls_error_kind(exc) if isinstance(exc, ssl.SSLError) else "reset")
             eng.release(self, _mono())
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_message_complete(self) -> None:
         if not self.busy:  # an answer nobody asked for
             return
-        now = _mono()
+        now = self.last
         eng = self.eng
         rec = eng.rec
-        rec.codes[self.parser.get_status_code()] += 1  # type: ignore[union-attr]
+        parser = self.parser
+        rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
         rec.hist.record((now - self.sched) // 1000)
-        self.phases(now)
-        self.busy = False
+        first = self.first
+        rec.details.answered(self.wrote - self.wstart, first - self.wrote, now - first)
+        if self.dial:
+            self.count_dial()
         self.served += 1
-        if not (eng.keepalive and self.parser.should_keep_alive()):  # type: ignore[union-attr]
+        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+            self.busy = False
             self.close()
-        eng.release(self, now)
+            eng.release(self, now)
+            return
+        # Engine.release and send() inlined for a kept-alive connection (the hot path): the
+        # next due request goes out on this connection at once, or the connection is parked
+        eng.in_flight -= 1
+        sched = eng.claim(now)
+        if sched < 0:
+            self.busy = False
+            eng.free.append(self)
+            return
+        eng.in_flight += 1
+        self.got = False
+        self.retried = False
+        self.sched = sched
+        self.sent = self.wstart = now
+        self.transport.write(self.data)  # type: ignore[union-attr]
+        self.wrote = _mono()
 
     def on_body(self, body: bytes) -> None:
         self.eng.rec.details.size += len(body)
@@ -158,14 +189,15 @@ class Conn(asyncio.Protocol):
 
     def phases(self, now: int) -> None:
         """Count the answered request's phases in hey's Details."""
-        details = self.eng.rec.details
         wrote, first = self.wrote, self.first or now
-        details.write.add(wrote - self.wstart)
-        details.wait.add(first - wrote)
-        details.read.add(now - first)
+        self.eng.rec.details.answered(wrote - self.wstart, first - wrote, now - first)
         if self.dial:
-            details.dial.add(self.dial)
-            self.dial = 0
+            self.count_dial()
+
+    def count_dial(self) -> None:
+        """Count the connection's set-up time, once, on its first answered request."""
+        self.eng.rec.details.dial.add(self.dial)
+        self.dial = 0
 
     # -- engine side ------------------------------------------------------------------------
     def send(self, sched: int, now: int) -> None:

@@ -18,7 +18,6 @@ import socket
 import ssl
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from loadtester.loadgen.errors import LoadSpecError
 from loadtester.loadgen.input.spec import LoadSpec
@@ -27,6 +26,9 @@ from loadtester.loadgen.results.result import LoadResult
 from loadtester.loadgen.running.connection import Conn, HeadConn
 from loadtester.loadgen.running.recorder import Recorder
 from loadtester.loadgen.running.shares import WorkerShare
+from loadtester.loadgen.running.tlscontext import client_context, server_name
+from loadtester.loadgen.running.tlserrors import tls_error_kind
+from loadtester.loadgen.running.tlssocket import open_tls
 
 if TYPE_CHECKING:
     from loadtester.loadgen.input.stages import Profile
@@ -38,6 +40,10 @@ _NOT_DUE = -1
 _NO_MORE = -2
 _SWEEP_SECONDS = 0.05
 _STOP_GRACE_NS = 10_000_000_000  # at most 10 s for in-flight requests after the end
+# uvloop's timers count whole milliseconds (a shorter delay runs at the next loop iteration,
+# so waiting for a request due in 0.3 ms would spin): a request due within one millisecond
+# goes at once, and its latency counts from then
+_EARLY_NS = 1_000_000
 
 
 class Engine:
@@ -84,13 +90,9 @@ class Engine:
             self.arm = self.arm_staged  # type: ignore[method-assign]
         self.tls: ssl.SSLContext | None = None
         self.server_name: str | None = None
-        if spec.is_https:  # like hey: TLS without certificate verification
-            self.tls = ssl.create_default_context()
-            self.tls.check_hostname = False
-            self.tls.verify_mode = ssl.CERT_NONE
-            self.server_name = self.addr[0]
-            if spec.host:  # Go uses the Host header as the TLS server name
-                self.server_name = urlsplit(f"//{spec.host}").hostname or self.addr[0]
+        if spec.is_https:  # like hey: TLS without certificate verification, unless caFile
+            self.tls = client_context(spec.tls)
+            self.server_name = server_name(spec.tls, spec.host, self.addr[0])
 
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
@@ -136,9 +138,10 @@ class Engine:
         conn.dial_start = _mono()
         addr, tls, server_name = self.endpoint(conn)
         try:
-            await self.loop.create_connection(
-                lambda: conn, addr[0], addr[1], ssl=tls, server_hostname=server_name
-            )
+            if tls is not None:  # OpenSSL on the socket itself: see tlssocket.py
+                await open_tls(self.loop, conn, addr, tls, server_name)
+            else:
+                await self.loop.create_connection(lambda: conn, addr[0], addr[1])
         except asyncio.CancelledError:
             conn.dead = True
         except (OSError, ssl.SSLError) as exc:
@@ -148,6 +151,8 @@ class Engine:
                 kind = "refused" if exc.errno == errno.ECONNREFUSED else "other"
                 if exc.errno == errno.ETIMEDOUT or isinstance(exc, TimeoutError):
                     kind = "timeout"
+                elif isinstance(exc, ssl.SSLError):
+                    kind = tls_error_kind(exc)
                 conn.recorder().error(kind)
                 self.release(conn, _mono())
         finally:
@@ -222,14 +227,15 @@ class Engine:
     # value after doing what the pump does then: _NOT_DUE once the timer is armed for it,
     # _NO_MORE after finishing the share if nothing is in flight (see exhausted()).
     def claim_closed(self, now: int) -> int:
-        """Closed loop: the next request is due right now, if there is one."""
+        """Closed loop: the next request is due right now, if there is one (next_i counts
+        them: a mix picks its request by it)."""
         if self.remaining is not None:
             if self.remaining <= 0:
                 return self.exhausted()
             self.remaining -= 1
-            return now
-        if now >= self.end_ns:
+        elif now >= self.end_ns:
             return self.exhausted()
+        self.next_i += 1
         return now
 
     def claim_open(self, now: int) -> int:
@@ -247,9 +253,11 @@ class Engine:
                 self.next_i = i + math.ceil((end - sched) / self.interval_ns)
                 return self.exhausted()
         if sched > now:
-            if self.timer is None:
-                self.arm(now)
-            return _NOT_DUE
+            if sched - now > _EARLY_NS:
+                if self.timer is None:
+                    self.arm(now)
+                return _NOT_DUE
+            sched = now
         self.next_i = i + 1
         return sched
 
@@ -270,9 +278,11 @@ class Engine:
                 self.due_ns = -1
                 return self.exhausted()
         if sched > now:
-            if self.timer is None:
-                self.arm(now)
-            return _NOT_DUE
+            if sched - now > _EARLY_NS:
+                if self.timer is None:
+                    self.arm(now)
+                return _NOT_DUE
+            sched = now
         self.rec.stages[self.due_stage] += 1
         self.next_i = i + 1
         self.due_ns, self.due_stage = self.staged_due(i + 1)

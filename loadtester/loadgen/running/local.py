@@ -20,6 +20,7 @@ from loadtester.loadgen.results.messages import ProgressDelta
 from loadtester.loadgen.results.result import LoadResult
 from loadtester.loadgen.running.factory import new_engine
 from loadtester.loadgen.running.shares import WorkerShare
+from loadtester.loadgen.running.sizing import size_workers
 
 __all__ = ["LOCAL_MAX_CONNECTIONS", "LOCAL_MAX_RATE", "LOCAL_MAX_REQUESTS", "LocalRun",
            "fits_locally", "run_local"]
@@ -39,10 +40,11 @@ def fits_locally(spec: LoadSpec, workers: int | None) -> bool:
         return workers == 1
     if spec.concurrency > LOCAL_MAX_CONNECTIONS:
         return False
-    if spec.duration is None:
-        total = spec.total_requests
-        return total is not None and total <= LOCAL_MAX_REQUESTS
-    return 0 < spec.rate <= LOCAL_MAX_RATE
+    if spec.duration is None and (spec.total_requests or 0) <= LOCAL_MAX_REQUESTS:
+        return True
+    if spec.duration is not None and 0 < spec.rate <= LOCAL_MAX_RATE:
+        return True
+    return size_workers(spec).workers == 0  # a slow bounded run, or no memory for a worker
 
 
 class LocalRun:

@@ -24,6 +24,7 @@ from loadtester.loadgen.running.connection import Conn, ConnOwner
 from loadtester.loadgen.running.engine import Engine
 from loadtester.loadgen.running.recorder import Recorder
 from loadtester.loadgen.running.shares import WorkerShare
+from loadtester.loadgen.running.tlscontext import client_context
 
 __all__ = ["MixConn", "MixEngine", "split_connections"]
 
@@ -61,7 +62,10 @@ class MixConn(Conn):
         rec.codes[status] += 1
         latency = (now - self.sched) // 1000
         rec.hist.record(latency)
-        self.phases(now)
+        wrote, first = self.wrote, self.first or now
+        rec.details.answered(wrote - self.wstart, first - wrote, now - first)
+        if self.dial:
+            self.count_dial()
         if not req.checks:
             return
         failed = None
@@ -74,7 +78,8 @@ class MixConn(Conn):
         elif req.max_latency_us and latency > req.max_latency_us:
             failed = "maxLatency"
         if req.body is not None:  # the connection's next body check starts afresh
-            self.buf = bytearray()
+            if self.buf:
+                self.buf = bytearray()
             self.matched = False
         if failed is not None:
             rec.checks[failed] = rec.checks.get(failed, 0) + 1
@@ -82,20 +87,16 @@ class MixConn(Conn):
                 rec.rejected += 1
 
     # -- httptools callbacks ----------------------------------------------------------------
-    def on_headers_complete(self) -> None:
-        if not (self.busy and self.req.head):
-            return
-        # a HEAD answer has no body whatever its Content-Length says: done after the headers
-        parser = self.parser
-        self.parser = httptools.HttpResponseParser(self)
-        self.complete(parser)
-
     def on_body(self, body: bytes) -> None:
         self.eng.rec.details.size += len(body)
         req = self.req
         if req.body is None or self.matched:
             return
         buf = self.buf
+        # the whole body in one piece, as usual: tried where it lies, not copied
+        if req.early and not buf and len(body) <= BODY_CHECK_CAP and req.body.search(body):
+            self.matched = True
+            return
         room = BODY_CHECK_CAP - len(buf)
         if room <= 0:
             return
@@ -105,19 +106,37 @@ class MixConn(Conn):
             self.buf = bytearray()  # matched: the rest of the body is not kept
 
     def on_message_complete(self) -> None:
-        if self.busy and not self.req.head:
-            self.complete(self.parser)
-
-    def complete(self, parser: httptools.HttpResponseParser | None) -> None:
-        """The answer is in: count it and give the connection its next request."""
-        now = _mono()
+        """The answer is in: count it and give the connection its next request (what
+        Engine.release does, inlined: the hot path)."""
+        if not self.busy:
+            return
+        now = self.last
+        parser = self.parser
         self.record(parser.get_status_code(), now)  # type: ignore[union-attr]
         self.busy = False
         self.served += 1
         eng = self.eng
         if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
             self.close()
-        eng.release(self, now)
+        eng.in_flight -= 1
+        eng.frees[self.endpoint].append(self)
+        eng.pump(now)
+
+
+class MixHeadConn(MixConn):
+    """A MixConn of a mix with a HEAD request: a HEAD answer has no body whatever its
+    Content-Length says, so it is complete after its headers."""
+
+    __slots__ = ()
+
+    def on_headers_complete(self) -> None:
+        if self.busy and self.req.head:
+            MixConn.on_message_complete(self)
+            self.parser = httptools.HttpResponseParser(self)  # the next answer's
+
+    def on_message_complete(self) -> None:
+        if not self.req.head:
+            MixConn.on_message_complete(self)
 
 
 class MixEngine(Engine):
@@ -136,12 +155,14 @@ class MixEngine(Engine):
         self.recs = [Recorder() for _ in mix.requests]
         self.frees: list[list[MixConn]] = [[] for _ in mix.endpoints]
         self.addrs = [(e.host, e.port) for e in mix.endpoints]
-        self.conn_class = MixConn
-        self.tls = None
-        if any(e.tls for e in mix.endpoints):  # like hey: TLS without certificate checks
-            self.tls = ssl.create_default_context()
-            self.tls.check_hostname = False
-            self.tls.verify_mode = ssl.CERT_NONE
+        self.mix_conn = MixHeadConn if any(r.head for r in mix.requests) else MixConn
+        self.conn_class = self.mix_conn
+        if not any(e.tls for e in mix.endpoints):
+            self.tls = None
+        elif self.tls is None:  # like hey: TLS without certificate checks, unless caFile
+            self.tls = client_context(spec.tls)
+        override = spec.tls.server_name if spec.tls is not None else None
+        self.server_names = [override or e.server_name for e in mix.endpoints]
         if share.rate <= 0 and spec.duration is not None:
             # a closed loop bounded by time: workers go at their own pace, so each one goes
             # through the whole order rather than every n-th request of it
@@ -159,21 +180,20 @@ class MixEngine(Engine):
             shares[req.endpoint] += req.weight
         for endpoint, count in enumerate(split_connections(self.share.concurrency, shares)):
             for _ in range(count):
-                conn = MixConn(self, len(self.slots))
-                conn.endpoint = endpoint
-                self.frees[endpoint].append(conn)
-                self.open_slot(conn)
+                self.add_connection(endpoint)
         await self.connected()
+
+    def add_connection(self, endpoint: int) -> None:
+        """A new connection to ``endpoint``, free for its requests."""
+        conn = self.mix_conn(self, len(self.slots))
+        conn.endpoint = endpoint
+        self.frees[endpoint].append(conn)
+        self.open_slot(conn)
 
     def endpoint(self, conn: Conn) -> tuple[tuple[str, int], ssl.SSLContext | None, str | None]:
         target = self.mix.endpoints[conn.endpoint]
-        return self.addrs[conn.endpoint], self.tls if target.tls else None, target.server_name
-
-    def claim_closed(self, now: int) -> int:
-        sched = super().claim_closed(now)
-        if sched >= 0:
-            self.next_i += 1  # the request number picks the request
-        return sched
+        name = self.server_names[conn.endpoint]
+        return self.addrs[conn.endpoint], self.tls if target.tls else None, name
 
     def pump(self, now: int) -> None:
         """Send due requests, in order, while their endpoint has a free connection."""
@@ -191,7 +211,11 @@ class MixEngine(Engine):
             conn.ri = ri  # the request it carries (set here, not in a call: the hot path)
             req = conn.req = requests[ri]
             conn.data = req.data
-            self.dispatch(conn, sched, now)
+            self.in_flight += 1  # Engine.dispatch, inlined (the hot path)
+            if conn.dead:
+                self.reopen(conn.idx, sched, now)
+            else:
+                conn.send(sched, now)
 
     def release(self, conn: Conn, now: int) -> None:
         self.in_flight -= 1

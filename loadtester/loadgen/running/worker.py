@@ -8,7 +8,7 @@ import contextlib
 import ctypes
 import os
 import signal
-from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from loadtester.loadgen.errors import LoadSpecError
 from loadtester.loadgen.input.spec import LoadSpec
@@ -22,6 +22,9 @@ from loadtester.loadgen.results.messages import (
 )
 from loadtester.loadgen.running.factory import new_engine
 from loadtester.loadgen.running.shares import WorkerShare
+
+if TYPE_CHECKING:  # the CLI imports new_event_loop: a run in its process needs no multiprocessing
+    from multiprocessing.connection import Connection
 
 __all__ = ["new_event_loop", "worker_main"]
 

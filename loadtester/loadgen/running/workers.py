@@ -31,6 +31,7 @@ from loadtester.loadgen.results.messages import (
 )
 from loadtester.loadgen.results.result import LoadResult
 from loadtester.loadgen.running.shares import WorkerShare, plan_shares, split_requests
+from loadtester.loadgen.running.sizing import size_workers
 
 __all__ = ["run_load", "run_load_sync"]
 
@@ -51,7 +52,9 @@ async def run_load(
     details: Details | None = None,
     hand_over: bool = False,
 ) -> LoadResult:
-    """Run ``spec`` in ``workers`` processes (default: one per CPU) and merge the results.
+    """Run ``spec`` in ``workers`` processes and merge the results; ``workers`` 0 runs it in
+    this process. By default, as many as the run needs (running/sizing.py: its rate and
+    connections, within the CPUs and the cgroup's limits).
 
     ``on_progress`` gets each worker's per-interval delta as it arrives. Setting ``stop``
     ends the run early but gracefully (in-flight requests finish, the result is returned).
@@ -61,7 +64,11 @@ async def run_load(
     wait for them (the CLI; the service keeps its event loop free and waits).
     Cancelling this coroutine terminates the workers before the CancelledError propagates.
     """
-    shares = plan_shares(spec, workers or os.cpu_count() or 1)
+    if workers is None:
+        workers = size_workers(spec).workers
+    if workers == 0:
+        return await _in_this_process(spec, on_progress, progress_interval, stop, details)
+    shares = plan_shares(spec, workers)
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")
     inbox: _Inbox = asyncio.Queue()
@@ -162,6 +169,27 @@ async def run_load(
         await _stop_processes(procs)
         for pipe in pipes:
             pipe.close()
+
+
+async def _in_this_process(
+    spec: LoadSpec,
+    on_progress: Callable[[ProgressDelta], None] | None,
+    progress_interval: float,
+    stop: asyncio.Event | None,
+    details: Details | None,
+) -> LoadResult:
+    """The whole run on this event loop; cancelling it closes the connections and cancels."""
+    from loadtester.loadgen.running.local import run_local
+
+    run = asyncio.ensure_future(run_local(spec, on_progress, progress_interval=progress_interval,
+                                          stop=stop, details=details))
+    try:
+        return await asyncio.shield(run)
+    except asyncio.CancelledError:
+        run.cancel()  # run_local ends its run and returns what was sent: cancel here still
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        raise
 
 
 async def _forward_stop(stop: asyncio.Event, pipes: list[Connection], inbox: _Inbox) -> None:
