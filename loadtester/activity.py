@@ -110,10 +110,11 @@ class Activity:
             self._written.clear()
 
     async def prune(self, now: float | None = None) -> None:
-        """Forget canaries, task records and audit entries older than KEEP_HISTORY."""
+        """Forget canaries, task records, load runs and audit entries older than KEEP_HISTORY."""
         when = time.time() if now is None else now
         await self._state.history.prune(when)
         await self._state.audit.prune(when)
+        await self._state.runs.prune(when)
         await self._state.admission.prune(day_of(when))
 
 

@@ -14,6 +14,7 @@ from loadtester.state.base import (
     CanaryRecord,
     EventRecord,
     GateChange,
+    LoadRun,
     State,
     TaskRecord,
     gate_key,
@@ -53,6 +54,14 @@ def task_view(record: TaskRecord) -> JSON:
             "background": record.background, "checksum": record.checksum,
             "startedAt": rfc3339(record.started_at), "endedAt": rfc3339(record.ended_at),
             "outcome": record.outcome, "reason": record.reason, "load": load}
+
+
+def run_view(run: LoadRun) -> JSON:
+    """A load run: its series as RunSeries.to_json() keeps it, its result's figures."""
+    return {"id": run.id, "name": run.name, "namespace": run.namespace, "taskId": run.task_id,
+            "description": run.description, "startedAt": rfc3339(run.started_at),
+            "endedAt": rfc3339(run.ended_at), "outcome": run.outcome, "reason": run.reason,
+            "series": run.series, "summary": run.summary, "checksum": run.checksum}
 
 
 def event_view(record: EventRecord, *, with_canary: bool = False) -> JSON:
@@ -108,6 +117,8 @@ async def canary_view(state: State, record: CanaryRecord, *, detail: bool = Fals
         "events": [event_view(event) for event in events],
     }
     if detail:
-        entries = await state.audit.entries(name, namespace, DETAIL_LIMIT)
+        entries, runs = await asyncio.gather(state.audit.entries(name, namespace, DETAIL_LIMIT),
+                                             state.runs.ids(name, namespace))
         view["audit"] = [audit_view(entry) for entry in entries]
+        view["runs"] = runs  # load run ids, the last started first: GET .../runs/{id}
     return view

@@ -125,7 +125,7 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:
     env = TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT], app[EVENTS])
-    app[RUNNER] = TaskRunner(env, app[STATE].tasks, app[STATE].history)
+    app[RUNNER] = TaskRunner(env, app[STATE].tasks, app[STATE].history, app[STATE].runs)
     yield
     await app[RUNNER].shutdown(0)
 

@@ -18,6 +18,9 @@ from loadtester.excerpt import excerpt
 from loadtester.models import WebhookPayload
 
 FLAGGER_KEYS = frozenset({"eventMessage", "eventType", "timestamp"})
+# set by the service on a load run's result message (with -console-url only): the message
+# links to the canary's page; not one of the facts a message shows
+LOAD_RESULT_KEY = "loadtesterResult"
 EVENT_TYPES = frozenset({"Normal", "Warning"})
 INT64 = 2**63
 
@@ -75,7 +78,8 @@ class Event:
     @property
     def user_metadata(self) -> dict[str, str]:
         """Keys the Canary's webhook spec added (environment, cluster, ...)."""
-        return {k: v for k, v in sorted(self.metadata.items()) if k not in FLAGGER_KEYS}
+        return {k: v for k, v in sorted(self.metadata.items())
+                if k not in FLAGGER_KEYS and k != LOAD_RESULT_KEY}
 
     def identity(self, target: str = "") -> str:
         """Same for a retry of the same Flagger call: name, namespace, phase, checksum, metadata."""

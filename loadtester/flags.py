@@ -112,6 +112,9 @@ FLAGS: tuple[Flag, ...] = (
          "dead-lettered; 0: no limit, -event-max-age decides (default 0)", _int),
     Flag("notify-load-results", "send the result of every type: load run to the event sinks, "
          "as metadata notify: \"true\" does for one run", _bool, is_bool=True),
+    Flag("console-url", "the console's address as people reach it, such as "
+         "https://loadtester.example.com: messages of canaries waiting for approval and load "
+         "results then link to the canary's console page (default: no links)"),
 )
 BY_NAME = {flag.name: flag for flag in FLAGS}
 SECRET_NAMES = frozenset(flag.name for flag in FLAGS if flag.secret)

@@ -48,7 +48,10 @@ class CommandPolicy:
         if not isinstance(task, LoadTask):
             return
         if command_of(task.payload) is not None:
-            return  # its command line, URLs included, passed check()
+            # its command line, URLs included, passed check(); a compare URL is not in it
+            for url in task.compare_targets:
+                self._match(f"{LOAD_TYPE} {url}")
+            return
         for url in task.targets:
             self._match(f"{LOAD_TYPE} {url}")
 

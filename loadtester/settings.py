@@ -33,6 +33,27 @@ def valid_regexp(value: str) -> str:
     return value
 
 
+def valid_console_url(value: str) -> str:
+    """An absolute http(s) URL without query or fragment (empty: no links); without its
+    trailing slash, so that page paths can be appended."""
+    if not value:
+        return value
+    if any(char.isspace() or ord(char) < 32 for char in value):
+        raise ValueError("must be an http(s) URL without spaces")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http:// or https:// URL, not {value[:100]!r}")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError("must have no query (?) or fragment (#)")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry a user or password")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError("bad port") from None
+    return value.rstrip("/")
+
+
 def available_cpus() -> int:
     """CPUs this process may use: affinity, capped by a cgroup v2 CPU limit (a pod's)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -89,6 +110,7 @@ class Settings(BaseModel):
     event_max_age: float = Field(default=24 * 3600.0, gt=0)
     event_max_attempts: int = Field(default=0, ge=0)  # 0: no limit, only event_max_age
     notify_load_results: bool = False  # every type: load run's result to the event sinks
+    console_url: str = ""  # the console's address for links in event messages (-console-url)
 
     @field_validator("namespace_regexp")
     @classmethod
@@ -120,6 +142,11 @@ class Settings(BaseModel):
         if isinstance(value, (tuple, list)):
             parse_networks(tuple(str(item) for item in value))
         return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _valid_console_url(cls, value: str) -> str:
+        return valid_console_url(value)
 
     @field_validator("state")
     @classmethod

@@ -51,6 +51,9 @@ class AlertmanagerSink(SinkBase):
             "summary": self.render_title(event, count),
             "description": self.render_text(event, count),
             "phase": event.phase, "checksum": event.checksum}.items()}
+        link = self.link(event)
+        if link is not None:  # -console-url only
+            annotations["console_url"] = link.url
         extra = {"generatorURL": self.options.generator_url} if self.options.generator_url else {}
         if event.phase in self.options.resolve_phases:
             ends = at.isoformat()

@@ -29,7 +29,7 @@ from loadtester.events.discord import DiscordOptions, DiscordSink
 from loadtester.events.gchat import GChatOptions, GChatSink
 from loadtester.events.msteams import TeamsOptions, TeamsSink
 from loadtester.events.rocket import RocketOptions, RocketSink
-from loadtester.events.sink import Duration, Sink, SinkOptions
+from loadtester.events.sink import Duration, Sink, SinkBase, SinkOptions
 from loadtester.events.slack import SlackOptions, SlackSink
 from loadtester.events.templates import Template, TemplateProblem
 from loadtester.events.webhook import WebhookOptions, WebhookSink
@@ -286,6 +286,9 @@ def load_event_config(settings: Settings) -> EventConfig:
             raise ConfigError(f"{flag} defines sink {name!r}, which {settings.config} defines too")
         options = _OPTIONS[name].model_validate({"type": name, "url": url})
         sinks[name] = build_sink(name, options, Source(flag, {}, flag=True))
+    for sink in sinks.values():  # -console-url: waiting and load-result messages link to it
+        if isinstance(sink, SinkBase):
+            sink.console_url = settings.console_url
     routes: tuple[Route, ...] | None = None
     if model.routes is not None:
         compiled = []

@@ -70,9 +70,13 @@ class DiscordSink(SinkBase):
         title = self.render_title(event, count)
         text = self.render_text(event, count)
         description, fields = embed_parts(title, text, self.facts(event))
+        link = self.link(event)
+        # -console-url only: a markdown link after the message (<> keeps Discord from
+        # previewing the page), and the embed's title links there too
+        after = f"\n[{link.label}](<{link.url}>)" if link is not None else ""
         document: dict[str, Any] = {
             "username": self.options.username,
-            "content": cut(f"**{title}**: {text}", CONTENT_LIMIT),
+            "content": cut(f"**{title}**: {text}", CONTENT_LIMIT - size(after)) + after,
             "embeds": [{
                 "title": title,
                 "description": description,
@@ -84,6 +88,8 @@ class DiscordSink(SinkBase):
             }],
             "allowed_mentions": {"parse": []},
         }
+        if link is not None:
+            document["embeds"][0]["url"] = link.url
         if self.options.avatar_url:
             document["avatar_url"] = self.options.avatar_url
         return document

@@ -44,6 +44,10 @@ class GChatSink(SinkBase):
             "text": f'<font color="{colour}">{shown}</font>'}}]
         widgets.extend({"decoratedText": {"topLabel": label, "text": html.escape(value)}}
                        for label, value in self.facts(event, budget // 16))
+        link = self.link(event)
+        if link is not None:  # -console-url only: a button opening the console page
+            widgets.append({"buttonList": {"buttons": [
+                {"text": link.label, "onClick": {"openLink": {"url": link.url}}}]}})
         return {
             "text": cut(f"{title}: {text}", budget, "bytes"),
             "cardsV2": [{
@@ -58,7 +62,12 @@ class GChatSink(SinkBase):
     def text_message(self, event: Event, count: int,
                      budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
         title = self.render_title(event, count)
-        return {"text": cut(f"*{title}*: {self.render_text(event, count)}", budget, "bytes")}
+        link = self.link(event)
+        # -console-url only: Chat's <url|text> link after the message
+        after = f"\n<{link.url}|{link.label}>" if link is not None else ""
+        text = cut(f"*{title}*: {self.render_text(event, count)}",
+                   max(0, budget - len(after.encode())), "bytes")
+        return {"text": text + after}
 
     def request(self, event: Event, count: int) -> HttpCall:
         build = self.text_message if self.format == "text" else self.card

@@ -50,6 +50,9 @@ class TeamsSink(SinkBase):
                                               for title, value in facts]},
             ],
         }
+        link = self.link(event)
+        if link is not None:  # -console-url only
+            card["actions"] = [{"type": "Action.OpenUrl", "title": link.label, "url": link.url}]
         return {"type": "message", "attachments": [{
             "contentType": "application/vnd.microsoft.card.adaptive",
             "contentUrl": None,
@@ -60,7 +63,7 @@ class TeamsSink(SinkBase):
                      budget: int = PAYLOAD_LIMIT) -> dict[str, Any]:
         text = cut(self.render_text(event, count), budget, "bytes")
         facts = self.facts(event, budget // 16)
-        return {
+        document: dict[str, Any] = {
             "@type": "MessageCard",
             "@context": "https://schema.org/extensions",
             "themeColor": COLOURS[event.severity].lstrip("#"),
@@ -72,6 +75,11 @@ class TeamsSink(SinkBase):
                 "markdown": True,
             }],
         }
+        link = self.link(event)
+        if link is not None:  # -console-url only
+            document["potentialAction"] = [{"@type": "OpenUri", "name": link.label,
+                                            "targets": [{"os": "default", "uri": link.url}]}]
+        return document
 
     def request(self, event: Event, count: int) -> HttpCall:
         build = self.message_card if self.format == "messagecard" else self.adaptive_card

@@ -51,6 +51,9 @@ class RocketSink(SinkBase):
                            for name, value in self.facts(event)],
             }],
         }
+        link = self.link(event)
+        if link is not None:  # -console-url only: the attachment's title links there
+            document["attachments"][0]["title_link"] = link.url
         if self.options.channel:
             document["channel"] = self.options.channel
         return document

@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from loadtester.durations import parse_go_duration
 from loadtester.event import Event
 from loadtester.events.limits import FACT_NAME_LIMIT, FACT_VALUE_LIMIT, TITLE_LIMIT, cut
+from loadtester.events.links import ConsoleLink, console_link
 from loadtester.events.templates import DEFAULT_TEXT, DEFAULT_TITLE, Template, compile_template
 
 Outcome = Literal["delivered", "retry", "dead"]
@@ -171,6 +172,7 @@ class SinkBase:
         self.timeout = options.timeout
         self.title = compile_template(options.title, DEFAULT_TITLE)
         self.text = compile_template(options.text, DEFAULT_TEXT)
+        self.console_url = ""  # -console-url, set by the configuration: links in messages
 
     def templates(self) -> list[tuple[str, Template]]:
         """(option name, template) of every template, checked at start-up."""
@@ -188,8 +190,13 @@ class SinkBase:
         text is the operator's and left as written."""
         return text
 
+    def link(self, event: Event) -> ConsoleLink | None:
+        """The console link `event`'s message carries, if any (see events/links.py)."""
+        return console_link(self.console_url, event)
+
     def context(self, event: Event, count: int) -> dict[str, Any]:
-        """The template context, its event strings scrubbed."""
+        """The template context, its event strings scrubbed; `console_url` is the message's
+        console link or empty."""
         context = event.context(count)
         for key, value in context.items():
             if isinstance(value, str):
@@ -197,6 +204,8 @@ class SinkBase:
             elif isinstance(value, dict):
                 context[key] = {k: self.scrub(v) if isinstance(v, str) else v
                                 for k, v in value.items()}
+        link = self.link(event)
+        context["console_url"] = link.url if link else ""
         return context
 
     def render_title(self, event: Event, count: int) -> str:

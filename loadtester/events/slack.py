@@ -71,6 +71,10 @@ class SlackSink(SinkBase):
                 "ts": event.timestamp_ms // 1000,
             }],
         }
+        link = self.link(event)
+        if link is not None:  # a link button (attachment action), -console-url only
+            document["attachments"][0]["actions"] = [
+                {"type": "button", "text": link.label, "url": link.url}]
         if self.options.channel:
             document["channel"] = self.options.channel
         return document

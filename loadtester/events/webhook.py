@@ -26,14 +26,18 @@ class WebhookOptions(SinkOptions):
     max_message_bytes: int = Field(default=0, ge=0)
 
 
-def default_body(event: Event, count: int, text: str, message: str) -> dict[str, Any]:
-    """The document posted when no `body` template is given."""
-    return {
+def default_body(event: Event, count: int, text: str, message: str,
+                 console_url: str = "") -> dict[str, Any]:
+    """The document posted when no `body` template is given; `console_url` only with a link."""
+    document: dict[str, Any] = {
         "name": event.name, "namespace": event.namespace, "phase": event.phase,
         "checksum": event.checksum, "eventType": event.event_type, "severity": event.severity,
         "message": message, "text": text, "timestamp": event.timestamp_ms,
         "count": count, "metadata": event.metadata,
     }
+    if console_url:
+        document["console_url"] = console_url
+    return document
 
 
 class WebhookSink(SinkBase):
@@ -63,8 +67,9 @@ class WebhookSink(SinkBase):
 
     def render_body(self, event: Event, count: int) -> bytes:
         if self.body is None:
-            message = self.context(event, count)["message"]
-            document = default_body(event, count, self.render_text(event, count), message)
+            context = self.context(event, count)
+            document = default_body(event, count, self.render_text(event, count),
+                                    context["message"], context["console_url"])
             return json_body(document)
         text = self.body.render(self.context(event, count))
         try:

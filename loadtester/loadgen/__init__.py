@@ -17,11 +17,16 @@ results -> errors, tools -> results, and cli.py on top of them all.
       thresholds.py      Thresholds: pass/fail of a run and of each scenario request
       report.py          hey's text summary and the live progress line
       messages.py        ProgressDelta, and what workers and their parent say over a pipe
+      series.py          RunSeries: requests, errors, p50, p99 per second and target, bounded
+      compare.py         a compare run: canary and primary side by side, the differences
+      comparison.py      what a compare run decides: target unreachable, or the verdict
     running/             sending
       connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio Protocol, httptools)
       engine.py          Engine: one process's share, closed or open loop, stages
       mixengine.py       MixEngine, MixConn: a scenario's mix on the same pump
       factory.py         new_engine(spec, share): the one place that picks the engine
+      paired.py          PairedEngine: a compare run's two engines on one schedule
+      samples.py         SampledHistogram: a compare run's raw latencies, up to a cap
       recorder.py, shares.py     an interval's counts; a run split over processes
       local.py           a run in the calling process (small runs, the first moments of big ones)
       worker.py, workers.py      a worker process; run_load: a run over worker processes

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from loadtester.loadgen.results.details import Details
     from loadtester.loadgen.results.messages import ProgressDelta
     from loadtester.loadgen.results.result import LoadResult
+    from loadtester.loadgen.results.verdict import RegressionPolicy
 
 # Imports are deferred to the branch that needs them: a small run starts sending before a big
 # one would have loaded multiprocessing (python -X importtime -m loadtester.loadgen.cli ...).
@@ -50,6 +51,15 @@ Options:
       -q -t apply to the run as a whole (the scenario's stages, if any, set rate and length);
       a per-request table follows hey's summary.
   -o json        Print a JSON document instead of hey's summary.
+  --compare URL  A compare run: every request also goes, at the same scheduled instant, to
+                 URL (the primary; its own -c connections, the rate is per target); a
+                 comparison follows the summary (-o json: a "compare" object). A URL without
+                 a path takes the canary URL's path and query; with -f, each request's path
+                 goes to URL (or the request's own compareUrl).
+  --max-regression "p99=20%, errorRate=0.5"  With --compare: fail (exit status 1) when the
+                 canary is worse by more than the margin and significantly so.
+  --significance 0.05  --min-samples 50  --require-verdict true  The verdict's test level,
+                 the requests each target needs, and whether "inconclusive" fails.
   -workers N     Worker processes (default: none for a small or slow run, which starts
                  sending at once; for a long or big one, as many as its rate needs, one per
                  CPU at full speed, fewer under a cgroup memory limit).
@@ -80,7 +90,8 @@ class _EarlyInterrupt:
 
 def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run ``loadtester load`` with ``argv`` (the arguments after ``load``); return the exit
-    code: 0 after a run (whatever the target answered), 2 for a bad flag, 1 if a worker failed."""
+    code: 0 after a run (whatever the target answered), 2 for a bad flag, 1 if a worker failed
+    or a compare run's comparison failed (its verdict, or the compare target unreachable)."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     if any(a in ("-h", "-help", "--help") for a in argv):
@@ -99,6 +110,7 @@ def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> 
         workers = _workers(args.values.get("workers"))
         spec = _scenario(args) if "f" in args.values else spec_from_hey(args)
         spec = _with_tls(spec, args)
+        spec, policy = _compare(args, spec)
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
@@ -127,15 +139,33 @@ def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> 
     finally:
         if progress is not None:
             progress.close()
+    comparison = None
+    if result.primary is not None:
+        from loadtester.loadgen.results.comparison import compare_results
+
+        comparison = compare_results(result, policy)
     if output == "json":
         import json
 
-        out.write(json.dumps(result.to_json(), indent=2) + "\n")
+        document = result.to_json()
+        if comparison is not None:
+            comparison.add_to(document)
+        out.write(json.dumps(document, indent=2) + "\n")
     else:
         from loadtester.loadgen.results.report import format_hey_summary, format_requests
 
         out.write(format_hey_summary(result, details) + format_requests(result))
+        if result.primary is not None:
+            from loadtester.loadgen.results.compare import compare_text
+
+            out.write(compare_text(result, result.primary, spec.compare_spec().url))
+            if comparison is not None and comparison.verdict is not None:
+                out.write(f"  Verdict: {comparison.verdict.outcome}: "
+                          f"{comparison.verdict.message}\n")
     out.flush()
+    if comparison is not None and comparison.failure is not None:
+        err.write(f"loadtester load: {comparison.failure}\n")
+        return 1
     return 0
 
 
@@ -174,8 +204,9 @@ async def _run(
                                    details=details)  # fmt: skip
         from loadtester.loadgen.running.workers import run_load
 
+        # a compare run waits for its workers: a hand-over counts the canary's requests only
         return await run_load(spec, workers, on_progress, progress_interval=0.25, stop=stop,
-                              details=details, hand_over=True)  # fmt: skip
+                              details=details, hand_over=spec.compare is None)  # fmt: skip
     finally:
         with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
             loop.remove_signal_handler(signal.SIGINT)
@@ -223,13 +254,34 @@ def _spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
         run_wide["z"] = "1s"  # skips hey's checks of -n; the stages replace the duration
     one = HeyArgs(values=run_wide, bools=args.bools, url=args.url or scenario.requests[0].url)
     base = spec_from_hey(one)
+    if "compare" in v:  # the primary's requests are built with the mix
+        base = dataclasses.replace(base, compare=v["compare"])
     if scenario.stages is not None:
         base = dataclasses.replace(base, duration=None)
     return scenario_spec(scenario, base)
 
 
 _TLS_FLAGS = ("cacert", "cert", "key", "server-name")
-_CLI_FLAGS = frozenset({"o", "workers", "f", *_TLS_FLAGS})  # flags hey does not have
+_COMPARE_FLAGS = ("compare", "max-regression", "significance", "min-samples", "require-verdict")
+_CLI_FLAGS = frozenset({"o", "workers", "f", *_TLS_FLAGS, *_COMPARE_FLAGS})  # not hey's
+
+
+def _compare(args: HeyArgs, spec: LoadSpec) -> tuple[LoadSpec, RegressionPolicy | None]:
+    """The spec with --compare's URL, and the verdict's policy (--max-regression, ...; None
+    without one); the flags are checked now (LoadSpecError naming the flag)."""
+    v = args.values
+    given = [v.get(flag) for flag in _COMPARE_FLAGS[1:]]
+    if "compare" not in v and all(text is None for text in given):
+        return spec, None
+    from loadtester.loadgen.results.verdict import parse_policy
+
+    try:
+        policy = parse_policy(*given)
+    except LoadSpecError as exc:
+        raise LoadSpecError(f"invalid compare flags: {exc}") from None
+    if "compare" not in v:
+        raise LoadSpecError("flag --max-regression needs --compare URL (the primary)")
+    return dataclasses.replace(spec, compare=v["compare"]), policy
 
 
 def _with_tls(spec: LoadSpec, args: HeyArgs) -> LoadSpec:

@@ -47,6 +47,7 @@ MAX_CANARY_PAGE = 500
 READS_AT_ONCE = 8
 _READ_SLOTS = web.AppKey("api_read_slots", asyncio.Semaphore)
 MAX_TOKEN = 4096
+MAX_RUN_ID = 64  # a run id is a uuid4 hex: a longer one is unknown without asking the store
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -132,6 +133,20 @@ async def get_canary(request: web.Request) -> web.Response:
     record = await _visible_canary(request, viewer)
     view = await api_views.canary_view(request.app[STATE], record, detail=True)
     return web.json_response(view)
+
+
+async def get_run(request: web.Request) -> web.Response:
+    """One load run of a canary: its series per target and its result."""
+    viewer = await identify(request)
+    record = await _visible_canary(request, viewer)
+    run_id = request.match_info["id"]
+    run = None
+    if len(run_id) <= MAX_RUN_ID:
+        run = await request.app[STATE].runs.run(record.name, record.namespace, run_id)
+    if run is None:
+        raise NotFound(f"no load run {quote(run_id[:MAX_RUN_ID])} of canary "
+                       f"{quote(f'{record.name}.{record.namespace}')}")
+    return web.json_response(api_views.run_view(run))
 
 
 async def get_gates(request: web.Request) -> web.Response:
@@ -382,6 +397,7 @@ def add_routes(app: web.Application) -> None:
         f"{prefix}/canaries": {"GET": list_canaries},
         canary: {"GET": get_canary},
         f"{canary}/gates": {"GET": get_gates},
+        f"{canary}/runs/{{id}}": {"GET": get_run},
         f"{prefix}/tasks": {"GET": list_tasks},
         f"{prefix}/tasks/{{id}}/cancel": {"POST": post_cancel},
         f"{prefix}/events": {"GET": list_events},

@@ -14,6 +14,7 @@ the canaries seen, task records and the audit log.
     redis_history.py  canary history, task records and the audit log in Redis
     pages.py          the cursor of a page of the canary list (CanaryHistory.canary_page)
     sqlite_pages.py   ... a page in SQLite, redis_pages.py in Redis, each from an index
+    sqlite_runs.py, redis_runs.py   LoadRuns: a canary's load runs and their series
     admission.py      -max-canaries: the new canaries each account named per day (protocol)
     sqlite_admission.py, redis_admission.py   ... in SQLite, and in Redis (shared by replicas)
     open.py           open_state(settings): the one place that picks the backend

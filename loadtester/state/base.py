@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from loadtester.event import Event
 from loadtester.state.admission import CanaryAdmission
@@ -26,6 +26,8 @@ KEEP_EVENT_KEYS = 24 * 3600.0
 KEEP_DEAD_EVENTS = 7 * 24 * 3600.0
 # canaries, tasks and audit entries older than this are pruned
 KEEP_HISTORY = 7 * 24 * 3600.0
+# load runs (with their series) kept per canary: the last KEEP_RUNS, none older than KEEP_HISTORY
+KEEP_RUNS = 50
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,42 @@ class CanaryHistory(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LoadRun:
+    """One load run of a canary: its figures over time and its result."""
+
+    id: str  # a uuid4 hex, given when the run ended
+    name: str
+    namespace: str
+    task_id: str  # the TaskRecord of the task that ran it
+    description: str  # redacted, as the task record's
+    started_at: float
+    ended_at: float
+    outcome: str  # succeeded | failed
+    reason: str  # why it failed (short, redacted), "" when it succeeded
+    series: dict[str, Any]  # RunSeries.to_json(): step and targets' points
+    summary: dict[str, Any]  # the result's figures (LoadResult.to_json() and verdicts)
+    checksum: str = ""  # the revision run against: the webhook payload's checksum
+
+
+class LoadRuns(Protocol):
+    """Load runs of each canary: the last KEEP_RUNS, none older than KEEP_HISTORY."""
+
+    async def record(self, run: LoadRun) -> None:
+        """Keep the run (replacing one with its id); forget the canary's runs past KEEP_RUNS."""
+        ...
+
+    async def run(self, name: str, namespace: str, id: str) -> LoadRun | None: ...
+
+    async def ids(self, name: str, namespace: str, limit: int = KEEP_RUNS) -> list[str]:
+        """The canary's run ids, the last started first."""
+        ...
+
+    async def prune(self, now: float) -> None:
+        """Forget runs started more than KEEP_HISTORY ago."""
+        ...
+
+
 class AuditLog(Protocol):
     """Changes made by people, kept KEEP_HISTORY."""
 
@@ -315,6 +353,7 @@ class State:
     audit: AuditLog
     admission: CanaryAdmission
     revocations: SessionRevocations
+    runs: LoadRuns
     location: str = ""  # the SQLite file; "" in memory and for Redis (its URL may hold secrets)
     fallback: str = ""  # why this is not the store -state names ("" when it is)
 

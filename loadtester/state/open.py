@@ -38,6 +38,7 @@ from loadtester.state.sqlite_admission import SqliteCanaryAdmission
 from loadtester.state.sqlite_events import SqliteEventQueue
 from loadtester.state.sqlite_history import SqliteAuditLog, SqliteCanaryHistory
 from loadtester.state.sqlite_migrate import migrate
+from loadtester.state.sqlite_runs import SqliteLoadRuns
 from loadtester.state.sqlite_sessions import SqliteSessionRevocations
 
 DATABASE_FILE = "loadtester.db"
@@ -195,6 +196,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
                         SqliteCanaryHistory(connection), SqliteAuditLog(connection),
                         admission=SqliteCanaryAdmission(connection),
                         revocations=SqliteSessionRevocations(connection),
+                        runs=SqliteLoadRuns(connection),
                         location=location, fallback=fallback)
         finally:
             connection.close()
@@ -204,6 +206,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
     from loadtester.state.redis_admission import RedisCanaryAdmission
     from loadtester.state.redis_events import RedisEventQueue
     from loadtester.state.redis_history import RedisAuditLog, RedisCanaryHistory
+    from loadtester.state.redis_runs import RedisLoadRuns
     from loadtester.state.redis_sessions import RedisSessionRevocations
 
     client = redis_state.connect(settings.state)
@@ -221,6 +224,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
                     RedisEventQueue(client, prefix), ping,
                     RedisCanaryHistory(client, prefix), RedisAuditLog(client, prefix),
                     admission=RedisCanaryAdmission(client, prefix),
-                    revocations=RedisSessionRevocations(client, prefix))
+                    revocations=RedisSessionRevocations(client, prefix),
+                    runs=RedisLoadRuns(client, prefix))
     finally:
         await client.aclose()

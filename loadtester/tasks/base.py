@@ -27,6 +27,8 @@ class TaskResult:
     logged_output: str = ""  # output to put in the end-of-task log line (logCmdOutput)
     fields: dict[str, Any] = field(default_factory=dict)
     timed_out: bool = False
+    # a load run's figures over time (RunSeries.to_json()), kept as a LoadRun by the runner
+    series: dict[str, Any] | None = None
 
     @property
     def outcome(self) -> str:

@@ -32,9 +32,13 @@ from loadtester.loadgen.input.tlsoptions import (
     tls_from_metadata,
     with_tls,
 )
+from loadtester.loadgen.results.compare import compare_line
+from loadtester.loadgen.results.comparison import compare_results
 from loadtester.loadgen.results.messages import ProgressDelta
 from loadtester.loadgen.results.result import LoadResult, ResultView, all_failed
+from loadtester.loadgen.results.series import RunSeries
 from loadtester.loadgen.results.thresholds import Thresholds, evaluate_requests
+from loadtester.loadgen.results.verdict import RegressionPolicy, parse_policy
 from loadtester.loadgen.running.sizing import size_workers
 from loadtester.loadgen.running.tlscontext import read_checked
 from loadtester.loadgen.running.workers import run_load
@@ -49,8 +53,11 @@ if TYPE_CHECKING:
     from loadtester.settings import Settings
 
 MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
+# a compare run: the other target, and how its verdict is decided (cmd's run takes them too)
+COMPARE_KEYS = ("compare", "maxRegression", "significance", "minSamples", "requireVerdict")
 _SPEC_KEYS = ("url", "method", "headers", "body", "rate", "concurrency", "duration", "requests",
-              "timeout", "stages", "scenario", "h2", "h2c", "streams", *METADATA_KEYS)
+              "timeout", "stages", "scenario", "h2", "h2c", "streams", *METADATA_KEYS,
+              *COMPARE_KEYS)
 # what a scenario sets per request: given in metadata too, it would be ignored
 _PER_REQUEST_KEYS = ("method", "headers", "body", "host", "contentType")
 
@@ -89,6 +96,11 @@ class LoadRecording:
     def __init__(self, payload: WebhookPayload, spec: LoadSpec) -> None:
         self.payload = payload
         self.whole: metrics.LoadSeries | None = None
+        self.primary: metrics.LoadSeries | None = None  # a compare run's other target
+        if spec.compare is not None:
+            self.primary = metrics.LOAD.series(payload.name, payload.namespace,
+                                               target_label(spec.compare_spec().url))
+            self.primary.protocol = spec.protocol
         self.parts: dict[str, metrics.LoadSeries] = {}
         self.labels: dict[str, str] = {}  # request name -> its `request` label (capped)
         if spec.mix is None:
@@ -105,6 +117,8 @@ class LoadRecording:
 
     def add(self, delta: LoadResult) -> None:
         """Count a slice of the run."""
+        if self.primary is not None and delta.primary is not None:
+            record_delta(self.primary, delta.primary)
         if self.whole is not None:
             record_delta(self.whole, delta)
             return
@@ -119,6 +133,8 @@ class LoadRecording:
 
     def done(self, result: LoadResult) -> None:
         """Set the achieved rates of the finished run."""
+        if self.primary is not None and result.primary is not None:
+            self.primary.rate = result.primary.achieved_rate
         if self.whole is not None:
             self.whole.rate = result.achieved_rate
         rates: dict[int, float] = {}  # requests past the cap share one series: their sum
@@ -206,10 +222,14 @@ class LoadTask:
     type: str = "load"
     body_file: str | None = None  # hey's -D, read by prepared()
     given_durations: tuple[tuple[str, float], ...] = ()  # checked against -timeout
+    policy: RegressionPolicy | None = None  # a compare run's verdict (maxRegression, ...)
+    # a hey command line's: the other metadata that shapes its run (stages, compare, TLS),
+    # so that two runs of one command with different ones are not taken for the same task
+    shaping: str = ""
 
     @property
     def key(self) -> str:
-        return f"{self.payload.canary}/load {self.source}"
+        return f"{self.payload.canary}/load {self.source}{self.shaping}"
 
     @property
     def description(self) -> str:
@@ -221,10 +241,14 @@ class LoadTask:
 
     @property
     def targets(self) -> tuple[str, ...]:
-        """Every URL the run sends requests to: its url, or each of its scenario's."""
-        if self.spec.mix is None:
-            return (self.spec.url,)
-        return tuple(dict.fromkeys(request.url for request in self.spec.mix.requests))
+        """Every URL the run sends requests to: its url (and a compare run's other one), or
+        each of its scenario's."""
+        return tuple(dict.fromkeys((*_urls(self.spec), *self.compare_targets)))
+
+    @property
+    def compare_targets(self) -> tuple[str, ...]:
+        """A compare run's URLs on the primary (none for a run against one target)."""
+        return _urls(self.spec.compare_spec()) if self.spec.compare is not None else ()
 
     async def prepared(self, settings: Settings, files: FilePolicy) -> LoadTask:
         """The task with its -D body read (off the event loop, bounded, where `files`
@@ -268,9 +292,13 @@ class LoadTask:
 
     async def run(self, env: TaskEnvironment) -> TaskResult:
         recording = LoadRecording(self.payload, self.spec)
+        series = RunSeries()  # kept in the canary's history as a LoadRun by the runner
 
         def on_progress(progress: ProgressDelta) -> None:
             recording.add(progress.delta)
+            series.add(progress.delta, at=progress.elapsed)
+            if progress.delta.primary is not None:
+                series.add(progress.delta.primary, target="primary", at=progress.elapsed)
 
         sizing = size_workers(self.spec, env.settings.load_workers)
         try:
@@ -279,23 +307,50 @@ class LoadTask:
                 env.settings.timeout,
             )
         except TimeoutError:
-            return TaskResult(False, self._failure("load test timed out"), timed_out=True)
+            return TaskResult(False, self._failure("load test timed out"), timed_out=True,
+                              series=series.to_json())
         except (LoadSpecError, RuntimeError) as exc:
-            return TaskResult(False, self._failure(str(exc)))
+            return TaskResult(False, self._failure(str(exc)), series=series.to_json())
         recording.done(result)
         fields = {**result.to_json(), "workers": sizing.workers, "workers_reason": sizing.reason}
         per_request = self.spec.mix.thresholds() if self.spec.mix is not None else {}
-        broken = judge(result, self.thresholds, per_request)
+        comparison = compare_results(result, self.policy)
+        broken = comparison.unreachable if comparison is not None else None
+        broken = broken or judge(result, self.thresholds, per_request)
+        if comparison is not None:
+            comparison.add_to(fields)
+            broken = broken or comparison.failure
         await notify_load_result(env, self.payload, fields, self.thresholds, broken,
                                  whole_run=f"{self.spec.method} {target_label(self.spec.url)}",
                                  request_thresholds=per_request)
         if broken is not None:
-            return TaskResult(False, self._failure(broken), fields=fields)
-        return TaskResult(True, answer="" if self.background else result.summary_line(),
-                          fields=fields)
+            return TaskResult(False, self._failure(broken), fields=fields,
+                              series=series.to_json())
+        return TaskResult(True, answer="" if self.background else _answer(result, fields),
+                          fields=fields, series=series.to_json())
 
     def _failure(self, reason: str) -> str:
         return f"background task failed: {reason}" if self.background else reason
+
+
+def _urls(spec: LoadSpec) -> tuple[str, ...]:
+    """The URLs a spec sends to: its url, or each of its scenario's."""
+    if spec.mix is None:
+        return (spec.url,)
+    return tuple(dict.fromkeys(request.url for request in spec.mix.requests))
+
+
+def _answer(result: LoadResult, fields: Mapping[str, object]) -> str:
+    """A passed run's answer: its summary line; a compare run's adds the comparison and the
+    verdict (``; canary p99 22ms vs primary 2ms (+1000%), ...; verdict: ...``)."""
+    compare = fields.get("compare")
+    if not isinstance(compare, dict):
+        return result.summary_line()
+    answer = f"{result.summary_line()}; {compare_line(compare)}"
+    verdict = compare.get("verdict")
+    if isinstance(verdict, dict):
+        answer += f"; verdict {verdict['outcome']}: {verdict['message']}"
+    return answer
 
 
 def describe_spec(spec: LoadSpec) -> str:
@@ -304,6 +359,8 @@ def describe_spec(spec: LoadSpec) -> str:
         what = "scenario: " + ", ".join(r.name for r in spec.mix.requests)
     else:
         what = f"{spec.method} {target_label(spec.url)}"
+    if spec.compare is not None:
+        what += f" vs {target_label(spec.compare_spec().url)}"
     if spec.stages is not None:
         pace = f" in stages {spec.stages}"
     else:
@@ -321,6 +378,7 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
     `scenario` (with `url`, if given, the base of its relative request URLs); `stages` ramps
     the rate of any of them."""
     body_file: str | None = None
+    shaping = ""
     # only durations the caller wrote: hey's default -t 20s must not refuse a short -timeout
     given: dict[str, float | None] = {}
     try:
@@ -335,6 +393,8 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
                 spec = with_stages(spec, parse_stages(metadata["stages"]))
             given = {"-z" if spec.stages is None else "stages": spec.duration,
                      "-t": spec.timeout if "t" in args.values else None}
+            extra = {key: metadata[key] for key in _SPEC_KEYS if key in metadata}
+            shaping = f" {json.dumps(extra, sort_keys=True)}" if extra else ""
         elif metadata.get("url", "").strip() or metadata.get("scenario", "").strip():
             spec = _metadata_spec(metadata)
             given = {key: getattr(spec, key) for key in ("duration", "timeout")
@@ -346,11 +406,18 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
         else:
             raise BadRequest("url or cmd not found in metadata")
         spec = with_tls(spec, tls_from_metadata(metadata))
+        if metadata.get("compare", "").strip():
+            spec = dataclasses.replace(spec, compare=metadata["compare"].strip())
+        policy = parse_policy(*(metadata.get(key, "").strip() or None
+                                for key in COMPARE_KEYS[1:]))
+        if policy is not None and spec.compare is None:
+            raise LoadSpecError("metadata maxRegression needs compare: the URL of the primary "
+                                "to compare the canary with")
         thresholds = thresholds_from_metadata(metadata)
     except LoadSpecError as exc:
         raise BadRequest(str(exc)) from None
     return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"),
-                    body_file=body_file,
+                    body_file=body_file, policy=policy, shaping=shaping,
                     given_durations=tuple((k, v) for k, v in given.items() if v is not None))
 
 
@@ -377,4 +444,6 @@ def _metadata_spec(metadata: Mapping[str, str]) -> LoadSpec:
     if scenario.stages is not None and metadata.get("requests", "").strip():
         raise LoadSpecError("metadata requests and stages are both given: the stages set the run")
     base = spec_from_metadata({**metadata, "url": base_url or scenario.requests[0].url})
+    if metadata.get("compare", "").strip():  # the primary's requests are built with the mix
+        base = dataclasses.replace(base, compare=metadata["compare"].strip())
     return scenario_spec(scenario, base)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from loadtester.durations import format_duration
 from loadtester.errors import LoadtesterError
+from loadtester.event import LOAD_RESULT_KEY
+from loadtester.loadgen.results.compare import compare_line
 from loadtester.loadgen.results.result import describe_failures, format_percent
 from loadtester.loadgen.results.thresholds import Thresholds
 from loadtester.logs import get_logger
@@ -137,12 +139,28 @@ def load_report(result: Mapping[str, Any], thresholds: Thresholds, broken: str |
         rows.append(whole.cells("total"))
     else:
         rows.append(whole.cells(whole_run))
+    compare = result.get("compare")
+    if isinstance(compare, Mapping):
+        rows.append(Figures.read(compare["primary"]).cells("primary"))
     table = _table(rows)
     if checks:
         table += "\nthresholds\n" + "\n".join("  " + line for line in checks)
     else:
         table += "\nno thresholds set"
+    if isinstance(compare, Mapping):
+        table += "\n" + _comparison(compare)
     return f"{headline}\n```\n{table}\n```"
+
+
+def _comparison(compare: Mapping[str, Any]) -> str:
+    """A compare run's lines: the differences, and the verdict when a policy decided one."""
+    lines = [f"compare: {compare_line(dict(compare))}"]
+    verdict = compare.get("verdict")
+    if isinstance(verdict, Mapping):
+        lines.append(f"verdict {verdict.get('outcome')}: {verdict.get('message')}")
+    else:
+        lines.append("verdict: none (no maxRegression set)")
+    return "\n".join(lines)
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
@@ -169,6 +187,8 @@ async def notify_load_result(env: TaskEnvironment, payload: WebhookPayload,
     # the timestamp makes each run's message its own event (the outbox drops a repeated one)
     metadata = {"eventMessage": text, "eventType": "Normal" if broken is None else "Warning",
                 "timestamp": str(time.time_ns() // 1_000_000)}
+    if env.settings.console_url:  # the message links to the canary's console page
+        metadata[LOAD_RESULT_KEY] = "load"
     event = WebhookPayload(name=payload.name, namespace=payload.namespace, phase=payload.phase,
                            checksum=payload.checksum, metadata=metadata)
     try:

@@ -6,10 +6,11 @@ import dataclasses
 import os
 import socket
 import time
+import uuid
 from typing import Any
 
 from loadtester.redact import redact
-from loadtester.state.base import TaskRecord
+from loadtester.state.base import LoadRun, TaskRecord
 from loadtester.tasks.base import Task, TaskResult
 
 REPLICA = f"{socket.gethostname()}/{os.getpid()}"
@@ -31,6 +32,16 @@ def ended(record: TaskRecord, result: TaskResult) -> TaskRecord:
         record, ended_at=time.time(), outcome="succeeded" if result.ok else "failed",
         reason="" if result.ok else _short(redact(result.reason), _REASON_LIMIT),
         load=load_summary(result.fields) if record.type == "load" else None)
+
+
+def load_run(record: TaskRecord, result: TaskResult) -> LoadRun | None:
+    """The LoadRun of a load run that ended (`record`: its task's ended record), with a new id;
+    None when the run kept no series (another task type, or a run that never started)."""
+    if result.series is None:
+        return None
+    return LoadRun(uuid.uuid4().hex, record.name, record.namespace, record.id, record.description,
+                   record.started_at, record.ended_at or time.time(), record.outcome,
+                   record.reason, result.series, dict(result.fields), record.checksum)
 
 
 def cancelled(record: TaskRecord, why: str) -> TaskRecord:

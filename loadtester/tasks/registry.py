@@ -32,4 +32,8 @@ def build_task(payload: WebhookPayload) -> Task:
     factory = FACTORIES.get(kind)
     if factory is None:
         raise BadRequest(f"unknown task type {cut(kind)}")
+    if kind != "load" and payload.metadata.get("compare", "").strip():
+        # hey, ghz or a script sends to one target: a comparison would silently not happen
+        raise BadRequest(f"metadata compare needs type: load (the built-in generator); "
+                         f"type {cut(kind)} runs its command against one target")
     return factory(payload, payload.metadata)

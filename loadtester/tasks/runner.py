@@ -27,7 +27,15 @@ from loadtester.errors import (
 )
 from loadtester.logs import get_logger
 from loadtester.redact import redact
-from loadtester.state.base import LEASE_SECONDS, CanaryHistory, Failure, TaskLedger, TaskRecord
+from loadtester.state.base import (
+    LEASE_SECONDS,
+    CanaryHistory,
+    Failure,
+    LoadRun,
+    LoadRuns,
+    TaskLedger,
+    TaskRecord,
+)
 from loadtester.state.store_keys import canary_id, task_key
 from loadtester.tasks import records
 from loadtester.tasks.base import Task, TaskEnvironment, TaskResult
@@ -49,10 +57,11 @@ class TaskRunner:
     """Runs blocking checks concurrently and background tasks once per key."""
 
     def __init__(self, env: TaskEnvironment, ledger: TaskLedger,
-                 history: CanaryHistory | None = None) -> None:
+                 history: CanaryHistory | None = None, runs: LoadRuns | None = None) -> None:
         self._env = env
         self._ledger = ledger
         self._history = history
+        self._runs = runs
         self._why: dict[str, str] = {}  # record id -> why its run is being cancelled
         self._owner = uuid.uuid4().hex
         self._limit = env.settings.max_background_tasks
@@ -243,7 +252,9 @@ class TaskRunner:
             result = await task.run(self._env)
             outcome = result.outcome
             _log_result(log, result, time.monotonic() - started)
-            await self._record(records.ended(record, result), log)
+            ended = records.ended(record, result)
+            await self._record(ended, log)
+            await self._record_run(records.load_run(ended, result), log)
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -268,6 +279,15 @@ class TaskRunner:
             await self._history.record_task(record)
         except StoreUnavailable as exc:
             log.warning("task record not kept", outcome=record.outcome, error=exc.message)
+
+    async def _record_run(self, run: LoadRun | None, log: Any) -> None:
+        """Keep a load run's series; a store that is away costs the console a chart."""
+        if run is None or self._runs is None:
+            return
+        try:
+            await self._runs.record(run)
+        except StoreUnavailable as exc:
+            log.warning("load run not kept", run=run.id, error=exc.message)
 
     async def _record_cancel(self, record: TaskRecord, log: Any) -> None:
         why = self._why.pop(record.id, "")

@@ -264,6 +264,7 @@ def test_everything_on_wires_each_feature(rendered: dict[str, list[Doc]]) -> Non
     assert variables["LOADTESTER_ALLOW_CMD"].splitlines() == [
         "kubectl rollout status deploy/[a-z0-9-]+", "hey .*"]
     assert variables["LOADTESTER_ALLOW_FILE_DIR"].splitlines() == ["/etc/loadtester/bodies"]
+    assert variables["LOADTESTER_CONSOLE_URL"] == "https://loadtester.example.com"
     assert {("PodMonitor", "flagger-loadtester"), ("ServiceMonitor", "flagger-loadtester"),
             ("PrometheusRule", "flagger-loadtester"), ("NetworkPolicy", "flagger-loadtester"),
             ("ConfigMap", "flagger-loadtester-dashboard")} <= set(objects)

@@ -12,27 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import (
-    ElementClickInterceptedException,
-    ElementNotInteractableException,
-    NoSuchElementException,
-    StaleElementReferenceException,
-)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.console import HAVE_BROWSER, NO_BROWSER, call
+from tests.support.console import HAVE_BROWSER, NO_BROWSER, call, until
 from tests.support.processes import group_members
 from tests.support.service import REPO, Service, StartService
 from tests.support.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.system, pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)]
-
-WAIT = 45  # generous: the page polls every second, a loaded CI machine may be slow
-FLAKY = (StaleElementReferenceException, NoSuchElementException,
-         ElementClickInterceptedException, ElementNotInteractableException)
 
 
 def canary(name: str, namespace: str, phase: str, checksum: str,
@@ -43,12 +32,6 @@ def canary(name: str, namespace: str, phase: str, checksum: str,
     if metadata is not None:
         body["metadata"] = metadata
     return body
-
-
-def until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    """condition's first truthy answer, polled (rows are rebuilt when their data changes)."""
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=FLAKY).until(
-        condition, f"waited {WAIT}s for {what}")
 
 
 def row(driver: WebDriver, canary_id: str) -> WebElement:

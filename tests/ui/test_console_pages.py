@@ -5,27 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.support.console import HAVE_BROWSER, NO_BROWSER, call
+from tests.support.console import HAVE_BROWSER, NO_BROWSER, call, until
 from tests.support.service import StartService
 
 pytestmark = [pytest.mark.system, pytest.mark.skipif(not HAVE_BROWSER, reason=NO_BROWSER)]
-
-WAIT = 45
-
-
-def until(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    """condition's first truthy answer, polled."""
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(
-        condition, f"waited {WAIT}s for {what}")
 
 
 def shown(driver: WebDriver) -> list[str]:

@@ -13,6 +13,7 @@ requests:
     weight: 80                                # a whole number; sent in proportion
     expect: {status: [200], body: '"status":"ok"', maxLatency: 300ms}
     thresholds: {maxP99: 200ms, maxErrorRate: 1}
+    compareUrl: /v2/                          # a compare run's primary URL (default: path)
 ```
 """
 
@@ -51,7 +52,8 @@ MAX_SCENARIO_BYTES = 256 * 1024
 MAX_VALUES = 20_000
 MAX_DEPTH = 16
 MAX_PERIOD = 10_000  # sum of the weights over their common divisor
-_REQUEST_KEYS = ("name", "method", "url", "headers", "body", "weight", "expect", "thresholds")
+_REQUEST_KEYS = ("name", "method", "url", "headers", "body", "weight", "expect", "thresholds",
+                 "compareUrl")
 _EXPECT_KEYS = ("status", "body", "maxLatency")
 _THRESHOLD_KEYS = ("maxErrorRate", "maxP50", "maxP95", "maxP99", "minRate")
 # what a match on a prefix of the body cannot be trusted for: the end of the text, a word
@@ -73,6 +75,7 @@ class RequestDoc:
     body_check: str | None
     max_latency: float | None
     thresholds: Thresholds | None
+    compare_url: str | None = None  # a compare run: where the primary's request goes, as given
 
 
 @dataclass(frozen=True)
@@ -151,10 +154,47 @@ def with_stages(spec: LoadSpec, profile: Profile) -> LoadSpec:
 
 def scenario_spec(scenario: Scenario, base: LoadSpec) -> LoadSpec:
     """The run of ``scenario`` with the run-wide options of ``base`` (concurrency, rate,
-    duration or requests, timeout, keep-alive, compression); its stages, if any, apply."""
+    duration or requests, timeout, keep-alive, compression); its stages, if any, apply. With
+    ``base.compare`` (a compare run) the primary's mix is compiled too: each request's path
+    and query on the compare base URL, or the request's own ``compareUrl``."""
+    mix = _compile_mix(scenario.requests, base)
+    compare_mix = None
+    if base.compare is not None:
+        compare_mix = _compile_mix(_rebased(scenario.requests, base.compare), base)
+    else:
+        for k, doc in enumerate(scenario.requests):
+            if doc.compare_url is not None:
+                raise LoadSpecError(f"scenario requests[{k}]: compareUrl needs compare (the "
+                                    "primary's base URL)")
+    first = scenario.requests[0]
+    spec = dataclasses.replace(base, url=first.url, method=first.method, headers=(), body=b"",
+                               host=None, content_type=None, mix=mix, compare_mix=compare_mix)
+    return with_stages(spec, scenario.stages) if scenario.stages is not None else spec
+
+
+def _rebased(docs: tuple[RequestDoc, ...], compare: str) -> tuple[RequestDoc, ...]:
+    """The requests as the primary gets them: at ``compareUrl`` (a path resolved against
+    ``compare``), else at their own path and query on ``compare``'s scheme and host."""
+    rebased = []
+    for k, doc in enumerate(docs):
+        if doc.compare_url is not None:
+            url = urljoin(compare, doc.compare_url)
+        else:
+            own = urlsplit(doc.url)
+            url = urlsplit(compare)._replace(path=own.path or "/", query=own.query).geturl()
+        try:
+            LoadSpec(url=url)
+        except LoadSpecError as exc:
+            raise LoadSpecError(f"scenario requests[{k}] compareUrl: {exc}") from None
+        rebased.append(dataclasses.replace(doc, url=url))
+    return tuple(rebased)
+
+
+def _compile_mix(docs: tuple[RequestDoc, ...], base: LoadSpec) -> Mix:
+    """The requests built once, their endpoints and their order."""
     endpoints: list[Endpoint] = []
     built: list[MixRequest] = []
-    for doc in scenario.requests:
+    for doc in docs:
         # an answer checked for its body comes uncompressed: the check reads the text
         one = LoadSpec(url=doc.url, method=doc.method, headers=doc.headers, body=doc.body,
                        disable_keepalive=base.disable_keepalive, user_agent=base.user_agent,
@@ -164,11 +204,7 @@ def scenario_spec(scenario: Scenario, base: LoadSpec) -> LoadSpec:
             endpoints.append(endpoint)
         built.append(_compile(doc, one.request_bytes(), endpoints.index(endpoint)))
     order = interleave([r.weight for r in built])
-    mix = Mix(tuple(built), tuple(endpoints), bytes(order))
-    first = scenario.requests[0]
-    spec = dataclasses.replace(base, url=first.url, method=first.method, headers=(), body=b"",
-                               host=None, content_type=None, mix=mix)
-    return with_stages(spec, scenario.stages) if scenario.stages is not None else spec
+    return Mix(tuple(built), tuple(endpoints), bytes(order))
 
 
 def _period(weights: list[int]) -> None:
@@ -241,8 +277,13 @@ def _request(item: Any, where: str, base_url: str | None) -> RequestDoc:
     if not name:
         raise LoadSpecError(f"{where}: name must not be empty")
     status, body_check, max_latency = _expect(item.get("expect"), f"{where} expect")
+    compare_url = None
+    if "compareUrl" in item:
+        compare_url = _text(item["compareUrl"], f"{where} compareUrl").strip()
+        if not compare_url:
+            raise LoadSpecError(f"{where}: compareUrl must not be empty")
     return RequestDoc(name, method, url, pairs, body, weight, status, body_check, max_latency,
-                      _thresholds(item.get("thresholds"), f"{where} thresholds"))
+                      _thresholds(item.get("thresholds"), f"{where} thresholds"), compare_url)
 
 
 def _expect(value: Any, where: str) -> tuple[frozenset[int] | None, str | None, float | None]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -70,6 +70,10 @@ class LoadSpec:
     h2: bool = False
     h2c: bool = False
     streams: int = 1
+    # a compare run: every request also goes, at the same scheduled instant, to this URL
+    # (the primary); see compare_spec()
+    compare: str | None = None
+    compare_mix: Mix | None = None  # ... of a scenario: the primary's requests (scenario.py)
 
     def __post_init__(self) -> None:
         try:
@@ -110,6 +114,8 @@ class LoadSpec:
             _check_text("basic auth", ":".join(self.basic_auth), _HEADER_VALUE_BAD)
         if self.h2 or self.h2c or self.streams != 1:
             _check_http2(self)
+        if self.compare is not None:
+            _check_compare(self)
 
     # ---- derived values ------------------------------------------------------------------
 
@@ -129,6 +135,17 @@ class LoadSpec:
     def is_https(self) -> bool:
         """True for an https:// URL."""
         return urlsplit(self.url).scheme == "https"
+
+    def compare_spec(self) -> LoadSpec:
+        """A compare run's other target (the primary): the same requests (method, headers,
+        body, pace) to the compare URL; a compare URL without a path (or ``/``) takes the
+        canary URL's path and query."""
+        if self.compare is None:
+            raise LoadSpecError("not a compare run")
+        if self.compare_mix is not None:
+            return replace(self, url=self.compare_mix.requests[0].url, mix=self.compare_mix,
+                           compare=None, compare_mix=None)
+        return replace(self, url=_compare_url(self.url, self.compare), compare=None)
 
     def address(self) -> tuple[str, int]:
         """Host name (or IP) and port to connect to."""
@@ -192,6 +209,41 @@ def _check_http2(spec: LoadSpec) -> None:
     if spec.h2c and any(tls):
         raise LoadSpecError("h2c is HTTP/2 over cleartext and needs http:// URLs: for https:// "
                             "use h2")
+
+
+def _compare_url(url: str, compare: str) -> str:
+    """The compare target's URL: ``compare``, with ``url``'s path and query when it has none."""
+    parts = urlsplit(compare)
+    if parts.path in ("", "/") and not parts.query:
+        mine = urlsplit(url)
+        return parts._replace(path=mine.path or "/", query=mine.query).geturl()
+    return compare
+
+
+def _check_compare(spec: LoadSpec) -> None:
+    """A compare URL is an http(s) URL other than the canary's; a scenario's requests each go
+    elsewhere on the primary than on the canary."""
+    compare = spec.compare or ""
+    try:
+        parts = urlsplit(compare)
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise LoadSpecError(f"compare {excerpt(compare)}: {cut(str(exc), 80)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LoadSpecError(f"compare {excerpt(compare)} is not an http:// or https:// URL")
+    _check_text("compare", compare, _URL_BAD)
+    if spec.mix is None:
+        if _compare_url(spec.url, compare) == spec.url:
+            raise LoadSpecError(f"compare {excerpt(compare)} is the canary's url: compare with "
+                                "another target (the primary)")
+        return
+    if spec.compare_mix is None or len(spec.compare_mix.requests) != len(spec.mix.requests):
+        raise LoadSpecError("compare on a scenario: the primary's requests are not built "
+                            "(scenario.py builds them)")
+    for mine, theirs in zip(spec.mix.requests, spec.compare_mix.requests, strict=True):
+        if mine.url == theirs.url:
+            raise LoadSpecError(f"compare: scenario request {excerpt(mine.name)} goes to "
+                                f"{excerpt(mine.url)} on the canary and the primary")
 
 
 def _check_text(what: str, text: str, bad: re.Pattern[str]) -> None:

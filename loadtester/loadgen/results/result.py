@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from loadtester.durations import format_duration
+from loadtester.loadgen.results.compare import compare_json
 from loadtester.loadgen.results.histogram import Histogram
 
-__all__ = ["ERROR_KINDS", "HTTP1", "LoadResult", "ResultView", "all_failed", "describe_failures",
-           "format_percent"]
+__all__ = ["ERROR_KINDS", "HTTP1", "SAMPLE_CAP", "LoadResult", "ResultView", "all_failed",
+           "describe_failures", "format_percent"]
 
 # Transport error kinds (the ``kind`` label of loadtester_load_errors_total), besides the
 # ``tls: ...`` kinds of a failed TLS handshake (running/tlserrors.py, a bounded set).
@@ -77,6 +79,12 @@ def all_failed(result: ResultView) -> str | None:
 
 
 HTTP1 = "HTTP/1.1"
+# A compare run keeps at most this many raw latencies per target (the verdict's Mann-Whitney
+# test on them); past it, none (``samples_over``) and the test reads the histograms. In memory
+# 8 bytes a value (an array of int64): 1.6 MB per target in the service at the cap, each worker
+# holding its share until the next progress interval; on the worker pipe about 5 bytes a value
+# (pickled ints), sent once in that interval's delta.
+SAMPLE_CAP = 200_000
 
 
 @dataclass
@@ -98,6 +106,12 @@ class LoadResult:
     stage_sent: list[int] = field(default_factory=list)  # a staged run: sent in each stage
     stage_targets: list[float] = field(default_factory=list)  # ... and due in each
     protocol: str = HTTP1  # what the run spoke: HTTP1 or "HTTP/2"
+    # a compare run: the compare target's (the primary's) result; this one is the canary's
+    primary: LoadResult | None = None
+    # a compare run's raw latencies of answers (µs, as counted in ``histogram``), None when not
+    # kept; ``samples_over`` when some were not (past SAMPLE_CAP): then ``samples`` is None
+    samples: array[int] | None = None
+    samples_over: bool = False
 
     @property
     def responses(self) -> int:
@@ -147,6 +161,8 @@ class LoadResult:
             self.status_counts[code] = self.status_counts.get(code, 0) + n
         for kind, n in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + n
+        if other.samples is not None or other.samples_over:
+            self._merge_samples(other)  # before the histogram: it reads the count so far
         self.histogram.merge(other.histogram)
         self.elapsed = max(self.elapsed, other.elapsed)
         self.unsent += other.unsent
@@ -167,6 +183,23 @@ class LoadResult:
         self.stage_targets = self.stage_targets or list(other.stage_targets)
         if other.protocol != HTTP1:
             self.protocol = other.protocol
+        if other.primary is not None:
+            if self.primary is None:
+                self.primary = LoadResult(target_rate=other.primary.target_rate)
+            self.primary.merge(other.primary)
+
+    def _merge_samples(self, other: LoadResult) -> None:
+        """Add ``other``'s raw latencies (a compare run's), up to SAMPLE_CAP in all; past it,
+        or when some answers so far were not kept, none are kept (``samples_over``)."""
+        mine = self.samples
+        if mine is None and not self.samples_over and self.histogram.count == 0:
+            mine = self.samples = array("q")
+        theirs = other.samples
+        if (mine is None or theirs is None or other.samples_over
+                or len(mine) + len(theirs) > SAMPLE_CAP):
+            self.samples, self.samples_over = None, True
+            return
+        mine.extend(theirs)
 
     def summary_line(self) -> str:
         """``1200 requests in 10.0s (120.0/s), p50 12ms p99 812ms, 0.2% errors``."""
@@ -201,6 +234,12 @@ class LoadResult:
             wire.update(stage_sent=list(self.stage_sent), stage_targets=list(self.stage_targets))
         if self.protocol != HTTP1:
             wire["protocol"] = self.protocol
+        if self.primary is not None:
+            wire["primary"] = self.primary.to_wire()
+        if self.samples is not None:
+            wire["samples"] = self.samples.tolist()
+        if self.samples_over:
+            wire["samples_over"] = True
         return wire
 
     @classmethod
@@ -222,6 +261,9 @@ class LoadResult:
             stage_sent=[int(n) for n in data.get("stage_sent", [])],
             stage_targets=[float(n) for n in data.get("stage_targets", [])],
             protocol=str(data.get("protocol", HTTP1)),
+            primary=cls.from_wire(data["primary"]) if "primary" in data else None,
+            samples=array("q", data["samples"]) if "samples" in data else None,
+            samples_over=bool(data.get("samples_over", False)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -229,7 +271,8 @@ class LoadResult:
 
         A scenario run adds ``by_request`` (each request's own document under its name, with
         the ``check_failures`` and ``checks`` it has) and ``check_failures`` summed; a staged
-        run adds ``stages``; a run over HTTP/2 ``protocol`` (none: HTTP/1.1)."""
+        run adds ``stages``; a run over HTTP/2 ``protocol`` (none: HTTP/1.1); a compare run
+        ``compare`` (results/compare.py: the primary's figures and the differences)."""
         doc = self._figures()
         if self.protocol != HTTP1:
             doc["protocol"] = self.protocol
@@ -243,6 +286,8 @@ class LoadResult:
             sent = self.stage_sent + [0] * (len(self.stage_targets) - len(self.stage_sent))
             doc["stages"] = [{"target": round(target, 3), "sent": n}
                              for target, n in zip(self.stage_targets, sent, strict=True)]
+        if self.primary is not None:
+            doc["compare"] = compare_json(self, self.primary)
         return doc
 
     def _figures(self) -> dict[str, Any]:

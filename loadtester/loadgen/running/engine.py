@@ -25,6 +25,7 @@ from loadtester.loadgen.results.details import Details
 from loadtester.loadgen.results.result import LoadResult
 from loadtester.loadgen.running.connection import Conn, HeadConn
 from loadtester.loadgen.running.recorder import Recorder
+from loadtester.loadgen.running.samples import SampleBudget
 from loadtester.loadgen.running.shares import WorkerShare
 from loadtester.loadgen.running.tlscontext import client_context, server_name
 from loadtester.loadgen.running.tlserrors import tls_error_kind
@@ -56,6 +57,7 @@ class Engine:
         self.request = spec.request_bytes()
         self.profile: Profile | None = spec.stages
         self.stage_count = len(spec.stages.stages) if spec.stages is not None else 0
+        self.samples: SampleBudget | None = None  # a compare run's: see keep_samples
         self.rec = Recorder(self.stage_count)
         self.loop = asyncio.get_running_loop()
         self.keepalive = not spec.disable_keepalive
@@ -93,6 +95,12 @@ class Engine:
         if spec.is_https:  # like hey: TLS without certificate verification, unless caFile
             self.tls = client_context(spec.tls)
             self.server_name = server_name(spec.tls, spec.host, self.addr[0])
+
+    def keep_samples(self, cap: int) -> None:
+        """Keep the raw latencies of up to ``cap`` answers too (a compare run's engines:
+        paired.py); the results carry them as ``LoadResult.samples``."""
+        self.samples = SampleBudget(cap)
+        self.rec = Recorder(self.stage_count, self.samples)
 
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
@@ -388,7 +396,7 @@ class Engine:
 
     def take_all(self) -> tuple[LoadResult, Details]:
         """Counts since the previous call, as a LoadResult delta, and their phase details."""
-        rec, self.rec = self.rec, Recorder(self.stage_count)
+        rec, self.rec = self.rec, Recorder(self.stage_count, self.samples)
         result = rec.to_result()
         if self.profile is not None:
             result.stage_sent = rec.stages

@@ -38,11 +38,12 @@ def fits_locally(spec: LoadSpec, workers: int | None) -> bool:
     more than one given explicitly means worker processes."""
     if workers is not None:
         return workers == 1
-    if spec.concurrency > LOCAL_MAX_CONNECTIONS:
+    targets = 2 if spec.compare is not None else 1  # a compare run sends each request twice
+    if targets * spec.concurrency > LOCAL_MAX_CONNECTIONS:
         return False
-    if spec.duration is None and (spec.total_requests or 0) <= LOCAL_MAX_REQUESTS:
+    if spec.duration is None and targets * (spec.total_requests or 0) <= LOCAL_MAX_REQUESTS:
         return True
-    if spec.duration is not None and 0 < spec.rate <= LOCAL_MAX_RATE:
+    if spec.duration is not None and 0 < targets * spec.rate <= LOCAL_MAX_RATE:
         return True
     return size_workers(spec).workers == 0  # a slow bounded run, or no memory for a worker
 

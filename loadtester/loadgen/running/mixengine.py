@@ -226,14 +226,19 @@ class MixEngine(Engine):
         self.timer = None
         self.pump(_mono())
 
+    def keep_samples(self, cap: int) -> None:
+        super().keep_samples(cap)
+        self.recs = [Recorder(samples=self.samples) for _ in self.requests]
+
     def take_all(self) -> tuple[LoadResult, Details]:
-        recs, self.recs = self.recs, [Recorder() for _ in self.requests]
+        recs, self.recs = self.recs, [Recorder(samples=self.samples) for _ in self.requests]
         total, details = super().take_all()
         for req, rec in zip(self.requests, recs, strict=True):
             part = rec.to_result()
             part.elapsed = total.elapsed
             part.target_rate = self.spec.rate * req.weight / self.weights
             total.merge(part)
+            part.samples, part.samples_over = None, False  # the whole run's only
             part.check_texts = dict(req.checks)
             total.requests[req.name] = part
         return total, details

@@ -6,6 +6,7 @@ from __future__ import annotations
 from loadtester.loadgen.results.details import Details
 from loadtester.loadgen.results.histogram import Histogram
 from loadtester.loadgen.results.result import LoadResult
+from loadtester.loadgen.running.samples import SampleBudget, SampledHistogram
 
 __all__ = ["Recorder"]
 
@@ -15,10 +16,11 @@ class Recorder:
 
     __slots__ = ("checks", "codes", "details", "errors", "hist", "rejected", "retried", "stages")
 
-    def __init__(self, stages: int = 0) -> None:
+    def __init__(self, stages: int = 0, samples: SampleBudget | None = None) -> None:
         self.codes = [0] * 1000
         self.errors: dict[str, int] = {}
-        self.hist = Histogram()
+        # a compare run's (``samples``: its engine's budget) also keeps the raw latencies
+        self.hist = Histogram() if samples is None else SampledHistogram(samples)
         self.retried = 0
         self.details = Details()
         self.checks: dict[str, int] = {}  # failed response checks by kind (a scenario's)
@@ -32,7 +34,12 @@ class Recorder:
     def to_result(self) -> LoadResult:
         """These counts as a LoadResult (elapsed left at 0)."""
         codes = {code: n for code, n in enumerate(self.codes) if n}
-        return LoadResult(
+        result = LoadResult(
             status_counts=codes, errors=dict(self.errors), histogram=self.hist,
             retried=self.retried, checks=self.checks, rejected=self.rejected,
         )
+        hist = self.hist
+        if isinstance(hist, SampledHistogram):
+            result.samples = None if hist.over else hist.samples
+            result.samples_over = hist.over
+        return result

@@ -72,8 +72,10 @@ def size_workers(spec: LoadSpec, configured: int | None = None,
         room = max(0, limits.memory_room - MEMORY_MARGIN) // WORKER_RSS
         if room < ceiling:
             ceiling, capped_by = room, f"memory limit: room for {room}"
-    peak = max(spec.rate, spec.stages.peak if spec.stages is not None else 0.0)
-    if peak > 0 and peak <= IN_PROCESS_RATE and spec.concurrency <= IN_PROCESS_CONNECTIONS:
+    targets = 2 if spec.compare is not None else 1  # a compare run sends each request twice
+    peak = targets * max(spec.rate, spec.stages.peak if spec.stages is not None else 0.0)
+    if (peak > 0 and peak <= IN_PROCESS_RATE
+            and targets * spec.concurrency <= IN_PROCESS_CONNECTIONS):
         if not _matches_bodies(spec):
             return Sizing(0, f"rate {peak:g}/s, in this process")
         if ceiling > 0:  # a caller's regular expression never runs on the caller's loop

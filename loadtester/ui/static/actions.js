@@ -93,6 +93,12 @@ confirmButton.addEventListener("click", async () => {
   }
 });
 
+// the approve dialog of one revision, as its Approve button opens it (a chat link's
+// ?approve=CHECKSUM, see approvelink.js)
+export function askApproval(data) {
+  ask(ACTIONS["gate-open"], data);
+}
+
 cancelButton.addEventListener("click", () => dialog.close());
 dialog.addEventListener("close", () => { pending = null; });
 

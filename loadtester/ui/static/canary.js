@@ -2,6 +2,8 @@
 // GET /api/v1/canaries/{namespace}/{name}: its gates, every task, event and audit entry.
 
 import "./actions.js";
+import { offerLinkedApproval } from "./approvelink.js";
+import { showRuns } from "./charts.js";
 import { ApiError, ago, api, badge, between, boot, enc, h, revision } from "./common.js";
 import { cancelButton, deliveries, gateView, taskResult } from "./widgets.js";
 
@@ -15,6 +17,7 @@ const sections = {
   audit: document.getElementById("audit"),
 };
 const signatures = {};
+const runs = document.getElementById("runs");
 
 function table(headers, rows, nothing) {
   if (!rows.length) return h("p", { class: "muted" }, nothing);
@@ -93,6 +96,8 @@ function render(canary) {
     signatures[part] = signature;
     sections[part].replaceChildren(RENDER[part](canary));
   }
+  offerLinkedApproval(canary);
+  showRuns(runs, canary);
 }
 
 async function load() {
