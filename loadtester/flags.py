@@ -58,8 +58,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("zap-encoding", "log encoding: json or console (default json)"),
     Flag("zap-replace-globals", "accepted for compatibility, ignored", _bool, is_bool=True),
     Flag("state", "directory of the embedded SQLite store, 'memory' to keep nothing, or "
-         "redis://[:password@]host:6379/0 (rediss:// for TLS) to share state between "
-         "replicas (default {default_state_dir})", secret=True),
+         "redis://[:password@]host:6379/0 (rediss:// for TLS; redis+sentinel://host1,host2/"
+         "mymaster for Sentinel) to share state between replicas (default "
+         "{default_state_dir})", secret=True),
     Flag("token-file", "file of 'NAMESPACE TOKEN [NAME]' lines: payload endpoints then need "
          "the namespace's token (metadata.token or Authorization: Bearer), gate changes the "
          "header; '*' is any namespace"),

@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loadtester.forwarded import parse_networks
 from loadtester.goregexp import compile_go
+from loadtester.sentinel_url import SENTINEL_SCHEMES, parse_sentinel_url
 
 MEMORY_STATE = "memory"
-REDIS_SCHEMES = ("redis://", "rediss://")
+REDIS_SCHEMES = ("redis://", "rediss://", *SENTINEL_SCHEMES)
 
 
 def default_state_dir() -> str:
@@ -151,7 +152,9 @@ class Settings(BaseModel):
     @field_validator("state")
     @classmethod
     def _valid_state(cls, value: str) -> str:
-        if value.startswith(REDIS_SCHEMES):
+        if value.startswith(SENTINEL_SCHEMES):
+            parse_sentinel_url(value)
+        elif value.startswith(REDIS_SCHEMES):
             parts = urlsplit(value)
             try:
                 parts.port  # noqa: B018 - raises on a port that is not a number
@@ -160,7 +163,8 @@ class Settings(BaseModel):
             if not parts.hostname and not parts.path:
                 raise ValueError("invalid Redis URL: no host")
         elif "://" in value:
-            raise ValueError("must be a directory, 'memory', or a redis:// or rediss:// URL")
+            raise ValueError("must be a directory, 'memory', or a redis://, rediss:// or "
+                             "redis+sentinel:// URL")
         return value
 
     @property

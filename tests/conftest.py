@@ -17,6 +17,7 @@ from loadtester.settings import Settings
 from loadtester.tasks.process import child_environment
 from tests.support.client import ClientFactory
 from tests.support.nginx import NGINX, Nginx
+from tests.support.redis_sentinel import SentinelGroup
 from tests.support.redis_server import RedisServer
 from tests.support.servers import CountingServer, Reply
 from tests.support.service import Services, StartService
@@ -90,6 +91,23 @@ def redis_url(redis_server: RedisServer) -> str:
         redis_server.start()
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """One real Sentinel group (primary, replica, 3 sentinels) for the whole run."""
+    group = SentinelGroup(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def redis_sentinel_url(redis_sentinel: SentinelGroup) -> str:
+    """A redis+sentinel:// URL of the shared Sentinel group, its data emptied for this test."""
+    redis_sentinel.flush()
+    return redis_sentinel.url()
 
 
 @pytest.fixture

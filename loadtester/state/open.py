@@ -3,6 +3,8 @@
     -state=memory                 SQLite in memory: a restart forgets everything (Go behaviour)
     -state=DIRECTORY              SQLite file DIRECTORY/loadtester.db (the default)
     -state=redis://[:pw@]host/db  Redis or Valkey (also rediss://), shared by every replica
+    -state=redis+sentinel://[:pw@]host1:26379,host2:26379/mymaster[/db]
+                                  the primary the sentinels name (also rediss+sentinel://)
 
 Where DIRECTORY cannot be written (Flagger's own chart and kustomize/tester run the image as
 another uid, on a read-only root filesystem, with nothing mounted), the service does not
@@ -227,4 +229,4 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
                     revocations=RedisSessionRevocations(client, prefix),
                     runs=RedisLoadRuns(client, prefix))
     finally:
-        await client.aclose()
+        await redis_state.close(client)

@@ -14,10 +14,12 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from loadtester.errors import StoreUnavailable
+from loadtester.sentinel_url import SENTINEL_SCHEMES, parse_sentinel_url
 from loadtester.state.base import KEEP_CLOSED_GATES, Failure, GateChange
 from loadtester.state.store_keys import is_rollback, legacy_group, legacy_key, parse
 
@@ -31,11 +33,36 @@ R = TypeVar("R")
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client of the Redis at `url` (redis://, rediss://); connects on first use."""
+    """A client of the Redis at `url` (redis://, rediss://); connects on first use.
+
+    redis+sentinel:// (rediss+sentinel://): a client of the service's primary, asked of the
+    sentinels on every new connection; after a failover the next connection (a broken one is
+    retried once) goes to the promoted replica. While the sentinels know no primary, a call
+    fails with MasterNotFoundError, a ConnectionError: StoreUnavailable as any other.
+    """
+    if url.startswith(SENTINEL_SCHEMES):
+        parsed = parse_sentinel_url(url)
+        sentinel = Sentinel(parsed.sentinels, sentinel_kwargs={
+            "socket_connect_timeout": _CONNECT_TIMEOUT, "socket_timeout": _READ_TIMEOUT})
+        client: aioredis.Redis = sentinel.master_for(
+            parsed.service, redis_class=aioredis.Redis, socket_connect_timeout=_CONNECT_TIMEOUT,
+            socket_timeout=_READ_TIMEOUT, db=parsed.db,
+            username=parsed.username, password=parsed.password, ssl=parsed.tls,
+            retry=Retry(NoBackoff(), 1), retry_on_timeout=True, decode_responses=True,
+        )
+        return client
     return aioredis.Redis.from_url(
         url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_READ_TIMEOUT,
         retry=Retry(NoBackoff(), 1), retry_on_timeout=True, decode_responses=True,
     )
+
+
+async def close(client: aioredis.Redis) -> None:
+    """Close a client of connect(), and the sentinel clients behind it if any."""
+    pool = client.connection_pool
+    await client.aclose()
+    if isinstance(pool, SentinelConnectionPool):
+        await pool.sentinel_manager.aclose()
 
 
 def answers_or_unavailable(

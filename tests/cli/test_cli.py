@@ -217,6 +217,9 @@ def test_help_forms(arg: str, capsys: pytest.CaptureFixture[str]) -> None:
         (["-port"], "-port"),
         (["-state=redis://:secret@host:port/0"], "-state"),
         (["-state=http://example.org/"], "-state"),
+        (["-state=redis+sentinel://:secret@h1:26379,h2:26379/"], "-state"),  # no service name
+        (["-state=rediss+sentinel://:secret@/mymaster"], "-state"),  # no sentinel hosts
+        (["-state=redis+sentinel://h1:x/mymaster"], "-state"),
         (["-event-max-attempts=-1"], "-event-max-attempts"),
     ],
 )
@@ -233,6 +236,34 @@ def test_bad_values(
     lines = captured.err.splitlines()
     assert len(lines) == 1
     assert flag in lines[0] and "secret" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis+sentinel://:secret@h1:26379,h2:26379", "no service name"),
+        ("redis+sentinel://h1:26379,h2:26379/", "no service name"),
+        ("rediss+sentinel://:secret@/mymaster", "no sentinel hosts"),
+        ("redis+sentinel://,/mymaster/0", "no sentinel hosts"),
+    ],
+)
+def test_bad_sentinel_url_names_the_problem(
+    url: str, problem: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Sentinel URL without a service name or hosts exits 2 with one line saying which."""
+    for name in list(os.environ):
+        if name.startswith("LOADTESTER_"):
+            monkeypatch.delenv(name)
+    assert main([f"-state={url}"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and problem in lines[0] and "secret" not in lines[0]
+
+
+def test_sentinel_url_is_a_redis_store() -> None:
+    """A good Sentinel URL selects the Redis store, its password masked in logs."""
+    settings = parse_settings(["-state=rediss+sentinel://:pw@h1,h2:26380/mymaster/2"], {})
+    assert settings.state_backend == "redis"
+    assert settings.state_for_logs == "rediss+sentinel://:***@h1,h2:26380/mymaster/2"
 
 
 def test_state_url_from_a_mounted_secret(tmp_path: Path) -> None:

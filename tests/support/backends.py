@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-BACKENDS = ("memory", "sqlite", "redis")
+BACKENDS = ("memory", "sqlite", "redis", "redis-sentinel")
 
 
 def state_setting(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """The -state value that selects `backend` for this test."""
     if backend == "redis":
         return str(request.getfixturevalue("redis_url"))
+    if backend == "redis-sentinel":
+        return str(request.getfixturevalue("redis_sentinel_url"))
     return "memory" if backend == "memory" else str(tmp_path / "state")

@@ -21,9 +21,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process with its data (AOF on) in `directory`; restartable."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.extra = extra  # more redis-server arguments (`--replicaof 127.0.0.1 6379`)
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -36,7 +38,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--protected-mode", "no", "--daemonize", "no"],
+             "--save", "", "--protected-mode", "no", "--daemonize", "no", *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
