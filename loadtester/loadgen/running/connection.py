@@ -17,9 +17,28 @@ import httptools
 from loadtester.loadgen.running.recorder import Recorder
 from loadtester.loadgen.running.tlserrors import tls_error_kind
 
-__all__ = ["Conn", "ConnOwner", "HeadConn"]
+__all__ = ["Conn", "ConnOwner", "Dialled", "HeadConn", "hang_up"]
 
 _mono = time.monotonic_ns
+
+
+class Dialled(Protocol):
+    """A connection's protocol: its transport once connected, its connect task until then."""
+
+    transport: asyncio.Transport | None
+    task: asyncio.Task[None] | None
+
+
+def hang_up(conn: Dialled, abort: bool = False) -> None:
+    """Close (``abort``: reset) ``conn``'s connection, or cancel its connect if it is not up."""
+    if conn.transport is not None:
+        if abort:
+            conn.transport.abort()
+        else:
+            conn.transport.close()
+        conn.transport = None
+    elif conn.task is not None:
+        conn.task.cancel()
 
 
 class ConnOwner(Protocol):
@@ -221,20 +240,12 @@ class Conn(asyncio.Protocol):
     def close(self) -> None:
         """Close without reporting anything."""
         self.dead = True
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-        elif self.task is not None:
-            self.task.cancel()
+        hang_up(self)
 
     def fail(self, kind: str) -> None:
         """Abort the connection and count the in-flight request as a ``kind`` error."""
         self.dead = True
-        if self.transport is not None:
-            self.transport.abort()
-            self.transport = None
-        elif self.task is not None:
-            self.task.cancel()
+        hang_up(self, abort=True)
         if self.busy:
             self.busy = False
             self.recorder().error(kind)

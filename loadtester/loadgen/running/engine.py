@@ -261,11 +261,9 @@ class Engine:
                 self.next_i = i + math.ceil((end - sched) / self.interval_ns)
                 return self.exhausted()
         if sched > now:
-            if sched - now > _EARLY_NS:
-                if self.timer is None:
-                    self.arm(now)
+            sched = self.early(sched, now)
+            if sched < 0:
                 return _NOT_DUE
-            sched = now
         self.next_i = i + 1
         return sched
 
@@ -286,15 +284,22 @@ class Engine:
                 self.due_ns = -1
                 return self.exhausted()
         if sched > now:
-            if sched - now > _EARLY_NS:
-                if self.timer is None:
-                    self.arm(now)
+            sched = self.early(sched, now)
+            if sched < 0:
                 return _NOT_DUE
-            sched = now
         self.rec.stages[self.due_stage] += 1
         self.next_i = i + 1
         self.due_ns, self.due_stage = self.staged_due(i + 1)
         return sched
+
+    def early(self, sched: int, now: int) -> int:
+        """A request due at ``sched``, later than ``now``: ``now`` if it is due within
+        _EARLY_NS (it goes at once), else _NOT_DUE with the timer armed for it."""
+        if sched - now <= _EARLY_NS:
+            return now
+        if self.timer is None:
+            self.arm(now)
+        return _NOT_DUE
 
     def staged_due(self, i: int) -> tuple[int, int]:
         """When this share's request ``i`` is due (-1: after the last stage), and its stage."""

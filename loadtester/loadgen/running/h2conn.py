@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, cast
 
-from loadtester.loadgen.running.connection import Conn, ConnOwner
+from loadtester.loadgen.running.connection import Conn, ConnOwner, hang_up
 from loadtester.loadgen.running.h2wire import (
     ACK,
     CANCEL,
@@ -515,11 +515,7 @@ class H2Link(asyncio.Protocol):
         """Close without reporting anything."""
         self.retire()
         self.down = True
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
-        elif self.task is not None:
-            self.task.cancel()
+        hang_up(self)
 
     def lost(self, kind: str) -> None:
         """The connection is gone: count its requests as ``kind`` errors, except the ones a
@@ -528,7 +524,7 @@ class H2Link(asyncio.Protocol):
             return
         self.retire()
         self.down = True
-        if self.transport is not None:
+        if self.transport is not None:  # (a failed connect ends its own task)
             self.transport.abort()
             self.transport = None
         busy = list(self.streams.values()) + self.queue
