@@ -36,6 +36,7 @@ from loadtester.routes.auth_failures import throttle_failures
 from loadtester.settings import Settings
 from loadtester.state.open import open_state
 from loadtester.tasks.base import TaskEnvironment
+from loadtester.tasks.load_share import serve_shares
 from loadtester.tasks.runner import TaskRunner
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -124,10 +125,20 @@ async def _state(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _task_runner(app: web.Application) -> AsyncIterator[None]:
-    env = TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT], app[EVENTS])
+    env = TaskEnvironment(app[SETTINGS], app[HTTP_CLIENT], app[EVENTS], app[STATE].shares)
     app[RUNNER] = TaskRunner(env, app[STATE].tasks, app[STATE].history, app[STATE].runs)
     yield
     await app[RUNNER].shutdown(0)
+
+
+async def _load_shares(app: web.Application) -> AsyncIterator[None]:
+    """Shares of load runs other replicas publish, taken and run here (a shared store)."""
+    shares = app[STATE].shares
+    if shares is None:
+        yield
+        return
+    async with serve_shares(shares, app[SETTINGS], app[FILES]):
+        yield
 
 
 async def _stop_tasks(app: web.Application) -> None:
@@ -146,7 +157,7 @@ def create_app(settings: Settings) -> web.Application:
     # events before the runner: a task's messages (load results) can be stored until it ends
     app.cleanup_ctx.extend(
         [parser_threads, authorization, _http_client, _state, events.event_forwarding,
-         _task_runner]
+         _task_runner, _load_shares]
     )
     app.on_shutdown.append(_stop_tasks)
     health.add_routes(app)

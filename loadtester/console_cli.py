@@ -53,7 +53,7 @@ def main(argv: Sequence[str]) -> int:
     parser = _parser()
     args = parser.parse_args(list(argv))
     try:
-        client = Client(args.url, _read_token(args.token_file))
+        client = Client(args.url, read_token(args.token_file))
         output = args.output or ("table" if sys.stdout.isatty() else "json")
         code: int = args.run(client, args, output)
         return code
@@ -119,7 +119,7 @@ def _error_text(error: urllib.error.HTTPError) -> str:
     return str(message) if message else (text.strip().splitlines() or [str(error.reason)])[0]
 
 
-def _read_token(path: str) -> str:
+def read_token(path: str) -> str:
     """A bare token on the first line that is not a comment, or the service's own
     `NAMESPACE TOKEN [NAME]` line format (its token)."""
     if not path:

@@ -59,8 +59,13 @@ FLAGS: tuple[Flag, ...] = (
     Flag("zap-replace-globals", "accepted for compatibility, ignored", _bool, is_bool=True),
     Flag("state", "directory of the embedded SQLite store, 'memory' to keep nothing, or "
          "redis://[:password@]host:6379/0 (rediss:// for TLS; redis+sentinel://host1,host2/"
-         "mymaster for Sentinel) to share state between replicas (default "
+         "mymaster for Sentinel; redis+cluster://host1:6379,host2:6379/ for Redis Cluster) to "
+         "share state between replicas (default "
          "{default_state_dir})", secret=True),
+    Flag("state-min-replicas", "with -state=redis:// or redis+sentinel://: a gate change, "
+         "accepted event or task result is answered only once this many Redis replicas have "
+         "it (WAIT, up to 0.5 s), else 503, so that a failover loses no acknowledged change "
+         "(default 0: no waiting)", _int),
     Flag("token-file", "file of 'NAMESPACE TOKEN [NAME]' lines: payload endpoints then need "
          "the namespace's token (metadata.token or Authorization: Bearer), gate changes the "
          "header; '*' is any namespace"),

@@ -222,6 +222,15 @@ LOAD_CHECK_FAILURES = Counter(
     " check, by request and check (status, body, maxLatency)",
     ["canary", "namespace", "request", "check"], registry=REGISTRY,
 )
+LOAD_SHARES = Counter(
+    "loadtester_load_shares_total", "Shares of load runs spread over replicas (metadata "
+    "replicas), counted by the receiving replica, by how they ended (done, lost, failed, "
+    "missing)", ["state"], registry=REGISTRY,
+)
+LOAD_REPLICAS_LIVE = Gauge(
+    "loadtester_load_replicas_live", "Replicas taking shares of load runs, as this replica "
+    "last saw them (its heartbeat, every second)", registry=REGISTRY,
+)
 
 # events
 EVENTS_RECEIVED = Counter(

@@ -1,9 +1,11 @@
 """A Redis Sentinel `-state` URL, parsed: the sentinels, the service name, the database.
 
-    redis+sentinel://[:password@]host1:26379,host2:26379/mymaster[/db]
+    redis+sentinel://[:password@]host1:26379,host2:26379/mymaster[/db][?sentinel_password=pw]
     rediss+sentinel://...    the same, TLS to the data nodes (as rediss:// does)
 
-The password (and user) are the data nodes'; the sentinels are asked without one. A host
+The password (and user) are the data nodes'; the sentinels are asked with the query's
+`sentinel_password` (and `sentinel_username`, the names redis-rb and go-redis use), without
+one when it is absent: sentinels often need none, or another one than the data nodes. A host
 without a port is asked on 26379. A leaf module: Settings checks the URL at start-up with it
 and the Redis store builds its client from it.
 """
@@ -11,10 +13,11 @@ and the Redis store builds its client from it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 SENTINEL_SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 DEFAULT_PORT = 26379
+_SENTINEL_AUTH = ("sentinel_username", "sentinel_password")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class SentinelUrl:
     username: str | None
     password: str | None
     tls: bool
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
 
 
 def _host_port(item: str) -> tuple[str, int]:
@@ -66,5 +71,29 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
         user, colon, secret = credentials.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if colon else None
+    auth = _sentinel_auth(parts.query)
     return SentinelUrl(sentinels, unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
-                       username, password, url.startswith("rediss+"))
+                       username, password, url.startswith("rediss+"),
+                       auth.get("sentinel_username"), auth.get("sentinel_password"))
+
+
+def _sentinel_auth(query: str) -> dict[str, str]:
+    """The sentinels' credentials of the query; ValueError (names only) on any other key."""
+    for part in filter(None, query.split("&")):
+        key, equals, _ = part.partition("=")
+        if unquote(key) not in _SENTINEL_AUTH:
+            # a part without `=` may be a misplaced password: never echoed
+            name = repr(unquote(key)) if equals else "without a value"
+            raise ValueError(f"invalid Redis Sentinel URL: unknown parameter {name} "
+                             "(only sentinel_username and sentinel_password)")
+    return {key: value for key, value in parse_qsl(query) if value}
+
+
+def without_sentinel_password(url: str) -> str:
+    """`url` with the value of its sentinel_password parameter masked, for logs."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(key == "sentinel_password" for key, _ in pairs):
+        return url
+    masked = [(key, "***" if key == "sentinel_password" else value) for key, value in pairs]
+    return parts._replace(query=urlencode(masked, safe="*")).geturl()

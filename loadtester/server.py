@@ -12,6 +12,7 @@ from aiohttp import web
 
 from loadtester import version
 from loadtester.app import create_app
+from loadtester.cluster_url import NotACluster
 from loadtester.connections import ConnectionLimits, file_limit, listen_backlog
 from loadtester.filepolicy import startup_warning
 from loadtester.http_protocol import GuardedAppRunner
@@ -98,8 +99,8 @@ def serve(settings: Settings, *, secret_flags: Sequence[str] = ()) -> int:
                     max_connections=limits.max_connections, file_limit=files)
     try:
         _run(_listen(create_app(settings), settings, limits))
-    except (OSError, sqlite3.Error) as exc:
+    except (NotACluster, OSError, sqlite3.Error) as exc:
         log.error("cannot serve", error=str(exc), state=settings.state_for_logs)
-        return 1
+        return 2 if isinstance(exc, NotACluster) else 1  # 2: a -state that can never work
     log.info("stopped")
     return 0

@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from loadtester.cluster_url import CLUSTER_SCHEMES, parse_cluster_url
 from loadtester.forwarded import parse_networks
 from loadtester.goregexp import compile_go
-from loadtester.sentinel_url import SENTINEL_SCHEMES, parse_sentinel_url
+from loadtester.sentinel_url import (
+    SENTINEL_SCHEMES,
+    parse_sentinel_url,
+    without_sentinel_password,
+)
 
 MEMORY_STATE = "memory"
-REDIS_SCHEMES = ("redis://", "rediss://", *SENTINEL_SCHEMES)
+REDIS_SCHEMES = ("redis://", "rediss://", *SENTINEL_SCHEMES, *CLUSTER_SCHEMES)
 
 
 def default_state_dir() -> str:
@@ -80,6 +85,7 @@ class Settings(BaseModel):
     zap_encoding: Literal["json", "console"] = "json"
     zap_replace_globals: bool = False
     state: str = Field(default_factory=default_state_dir)
+    state_min_replicas: int = Field(default=0, ge=0)  # replicas a write reaches before its answer
     max_background_tasks: int = Field(default=64, ge=1)
     max_checks: int = Field(default=256, ge=1)
     max_canaries: int = Field(default=10_000, ge=1)  # distinct canaries per token per day
@@ -154,6 +160,8 @@ class Settings(BaseModel):
     def _valid_state(cls, value: str) -> str:
         if value.startswith(SENTINEL_SCHEMES):
             parse_sentinel_url(value)
+        elif value.startswith(CLUSTER_SCHEMES):
+            parse_cluster_url(value)
         elif value.startswith(REDIS_SCHEMES):
             parts = urlsplit(value)
             try:
@@ -163,8 +171,19 @@ class Settings(BaseModel):
             if not parts.hostname and not parts.path:
                 raise ValueError("invalid Redis URL: no host")
         elif "://" in value:
-            raise ValueError("must be a directory, 'memory', or a redis://, rediss:// or "
-                             "redis+sentinel:// URL")
+            raise ValueError("must be a directory, 'memory', or a redis://, rediss://, "
+                             "redis+sentinel:// or redis+cluster:// URL")
+        return value
+
+    @field_validator("state_min_replicas")
+    @classmethod
+    def _replicas_need_redis(cls, value: int, info: ValidationInfo) -> int:
+        state = info.data.get("state")
+        if value and state is not None and not str(state).startswith(REDIS_SCHEMES):
+            raise ValueError("needs -state=redis://, rediss:// or redis+sentinel:// (Redis "
+                             "replicas to wait for)")
+        if value and str(state).startswith(CLUSTER_SCHEMES):
+            raise ValueError("not supported with -state=redis+cluster://")
         return value
 
     @property
@@ -181,10 +200,11 @@ class Settings(BaseModel):
 
     @property
     def state_for_logs(self) -> str:
-        """`state` with a Redis URL's password masked."""
-        parts = urlsplit(self.state)
+        """`state` with a Redis URL's password (and a sentinel_password) masked."""
+        state = without_sentinel_password(self.state)
+        parts = urlsplit(state)
         if parts.password is None:
-            return self.state
+            return state
         host = parts.netloc.rpartition("@")[2]
         return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
 

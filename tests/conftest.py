@@ -17,6 +17,7 @@ from loadtester.settings import Settings
 from loadtester.tasks.process import child_environment
 from tests.support.client import ClientFactory
 from tests.support.nginx import NGINX, Nginx
+from tests.support.redis_cluster import RedisClusterGroup
 from tests.support.redis_sentinel import SentinelGroup
 from tests.support.redis_server import RedisServer
 from tests.support.servers import CountingServer, Reply
@@ -108,6 +109,23 @@ def redis_sentinel_url(redis_sentinel: SentinelGroup) -> str:
     """A redis+sentinel:// URL of the shared Sentinel group, its data emptied for this test."""
     redis_sentinel.flush()
     return redis_sentinel.url()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterGroup]:
+    """One real Redis Cluster (three primaries) for the whole run."""
+    group = RedisClusterGroup(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield group.start()
+    finally:
+        group.kill()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: RedisClusterGroup) -> str:
+    """A redis+cluster:// URL of the shared cluster, every node emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from loadtester.load_via import VIA_BOOL_FLAGS, VIA_FLAGS, check_via, webhook_metadata
 from loadtester.loadgen.errors import LoadSpecError
 from loadtester.loadgen.input.heyflags import HeyArgs, spec_from_hey, split_hey_flags
 from loadtester.loadgen.input.spec import LoadSpec
@@ -63,6 +64,12 @@ Options:
   -workers N     Worker processes (default: none for a small or slow run, which starts
                  sending at once; for a long or big one, as many as its rate needs, one per
                  CPU at full speed, fewer under a cgroup memory limit).
+  --via URL      Run on the service at URL instead (Flagger's `type: load` webhook, waited
+                 for) and print its answer; exit 1 if the run failed there, 2 if it refused
+                 the run. --token-file FILE (or $LOADTESTER_TOKEN_FILE): its token.
+                 --canary NAME.NAMESPACE: the run's canary (default loadtester-cli.default).
+  --replicas N|all  With --via, on a service on the Redis store: spread the run over N of
+                 its replicas (or all); --allow-partial: a lost share does not fail the run.
 
 Ctrl-C ends the run and prints the report of what was sent; a second Ctrl-C aborts.
 """
@@ -103,17 +110,28 @@ def main(argv: list[str], stdout: TextIO | None = None, stderr: TextIO | None = 
 
 def _main(argv: list[str], out: TextIO, err: TextIO, early: _EarlyInterrupt) -> int:
     try:
-        args = split_hey_flags(argv, extra_value_flags=_CLI_FLAGS, require_url=False)
+        args = split_hey_flags(argv, extra_value_flags=_CLI_FLAGS, require_url=False,
+                               extra_bool_flags=VIA_BOOL_FLAGS)
         output = args.values.get("o", "")
         if output not in ("", "json"):
             raise LoadSpecError(f"unsupported value {output!r} for flag -o (only json)")
+        check_via(args)
         workers = _workers(args.values.get("workers"))
-        spec = _scenario(args) if "f" in args.values else spec_from_hey(args)
+        scenario = _read_scenario(args.values["f"]) if "f" in args.values else None
+        spec = spec_from_hey(args) if scenario is None else _spec_from_scenario(args, scenario)
         spec = _with_tls(spec, args)
         spec, policy = _compare(args, spec)
+        if "via" in args.values:
+            metadata = webhook_metadata(args, spec, _CLI_FLAGS, scenario)
     except LoadSpecError as exc:
         err.write(f"loadtester load: {exc}\n")
         return 2
+    if "via" in args.values:
+        from loadtester.load_via import run_via
+
+        with contextlib.suppress(ValueError):  # not the main thread: leave SIGINT alone
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C ends the wait
+        return 130 if early.seen else run_via(args, spec, metadata, output, out, err)
     from loadtester.loadgen.errors import LoadGenError
     from loadtester.loadgen.results.details import Details
     from loadtester.loadgen.results.report import Progress
@@ -212,9 +230,8 @@ async def _run(
             loop.remove_signal_handler(signal.SIGINT)
 
 
-def _scenario(args: HeyArgs) -> LoadSpec:
-    """``-f scenario.yaml``: the scenario with the run-wide hey flags."""
-    path = args.values["f"]
+def _read_scenario(path: str) -> str:
+    """``-f scenario.yaml``: the scenario's text (at most 1 MiB)."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read(1024 * 1024 + 1)
@@ -223,7 +240,7 @@ def _scenario(args: HeyArgs) -> LoadSpec:
         raise LoadSpecError(f"invalid value for flag -f: {reason}: {path}") from None
     if len(text) > 1024 * 1024:
         raise LoadSpecError(f"invalid value for flag -f: larger than 1 MiB: {path}")
-    return _spec_from_scenario(args, text)
+    return text
 
 
 _PER_REQUEST_FLAGS = ("m", "d", "D", "T", "A", "a", "host")
@@ -263,7 +280,7 @@ def _spec_from_scenario(args: HeyArgs, text: str) -> LoadSpec:
 
 _TLS_FLAGS = ("cacert", "cert", "key", "server-name")
 _COMPARE_FLAGS = ("compare", "max-regression", "significance", "min-samples", "require-verdict")
-_CLI_FLAGS = frozenset({"o", "workers", "f", *_TLS_FLAGS, *_COMPARE_FLAGS})  # not hey's
+_CLI_FLAGS = frozenset({"o", "workers", "f", *_TLS_FLAGS, *_COMPARE_FLAGS, *VIA_FLAGS})  # not hey's
 
 
 def _compare(args: HeyArgs, spec: LoadSpec) -> tuple[LoadSpec, RegressionPolicy | None]:

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from loadtester.errors import CheckFailed
 from loadtester.filepolicy import FilePolicy
-from loadtester.keys import ACTIVITY, FILES, POLICY, RUNNER, SETTINGS
+from loadtester.keys import ACTIVITY, FILES, POLICY, RUNNER, SETTINGS, STATE
 from loadtester.models import TERMINAL_PHASES, WebhookPayload
 from loadtester.offloop import is_large, parse
 from loadtester.routes import ACCOUNT, read_payload
 from loadtester.settings import Settings
+from loadtester.state.base import LoadShares
 from loadtester.tasks.base import Task
 from loadtester.tasks.registry import build_task
 
@@ -33,6 +34,7 @@ async def run_task(request: web.Request) -> web.Response:
     task = await build(request, payload)
     request.app[POLICY].check_task(task)
     task = await prepare(task, request.app[SETTINGS], request.app[FILES])
+    task = await admit(task, request.app[STATE].shares)
     if task.background:
         await runner.start_background(task)
         return web.Response(status=202)
@@ -49,6 +51,14 @@ async def prepare(task: Task, settings: Settings, files: FilePolicy) -> Task:
     prepared: Callable[[Settings, FilePolicy], Awaitable[Task]] | None = getattr(
         task, "prepared", None)
     return task if prepared is None else await prepared(settings, files)
+
+
+async def admit(task: Task, shares: LoadShares | None) -> Task:
+    """A task that runs over several replicas (load's `replicas`) checks the store shares
+    them and enough are live, before it starts: a 400 or a 409, not a failed run."""
+    admitted: Callable[[LoadShares | None], Awaitable[Task]] | None = getattr(
+        task, "admitted", None)
+    return task if admitted is None else await admitted(shares)
 
 
 async def build(request: web.Request, payload: WebhookPayload) -> Task:

@@ -340,6 +340,81 @@ class SessionRevocations(Protocol):
     async def is_revoked(self, session_id: str) -> bool: ...
 
 
+# a replica is live while its last heartbeat is younger than this (load runs over replicas)
+REPLICA_TTL = 5.0
+
+
+@dataclass(frozen=True)
+class SharedRun:
+    """A load run spread over the replicas: what each share runs, and when."""
+
+    id: str  # a uuid4 hex
+    shares: int  # n: share k of n sends the run's requests k, k + n, k + 2n, ...
+    start_at: float  # time.time() of the common start
+    deadline: float  # time.time() after which nobody waits for a share (the keys expire)
+    task: dict[str, Any]  # what to run: the webhook payload (with its metadata), as JSON
+
+
+@dataclass(frozen=True)
+class ShareReport:
+    """One message from a share's replica: ``progress`` (a delta since the last one: also its
+    heartbeat), ``done`` (its last delta and its whole result) or ``failed`` (why)."""
+
+    share: int
+    replica: str
+    kind: str  # progress | done | failed
+    body: dict[str, Any]
+
+
+class LoadShares(Protocol):
+    """Load runs spread over the replicas that share the store: the receiving replica
+    publishes a run, each other replica claims at most one share of it and reports back."""
+
+    def refusal(self) -> str | None:
+        """None where runs can be spread over replicas; else why not, in one line."""
+        ...
+
+    async def heartbeat(self, replica: str, ttl: float) -> int:
+        """Count `replica` live for `ttl` s more; returns how many replicas are live."""
+        ...
+
+    async def leave(self, replica: str) -> None:
+        """`replica` stops taking shares (it shuts down)."""
+        ...
+
+    async def live(self) -> int:
+        """How many replicas are live."""
+        ...
+
+    async def publish(self, run: SharedRun, replica: str) -> None:
+        """Hand the run out; `replica` (the receiving one) holds share 0."""
+        ...
+
+    async def take(self, replica: str, cursor: str,
+                   wait: float) -> tuple[str, list[tuple[SharedRun, int]]]:
+        """Runs published after `cursor` ("" : from now on), waiting up to `wait` s for one,
+        each with the share `replica` claimed of it (runs with none left are left out), and
+        the cursor to pass next."""
+        ...
+
+    async def owners(self, run_id: str) -> dict[int, str]:
+        """Which replica claimed each share so far."""
+        ...
+
+    async def report(self, run_id: str, report: ShareReport) -> bool:
+        """Send a share's message; False once the run is stopped (its receiver gave up)."""
+        ...
+
+    async def reports(self, run_id: str, cursor: str,
+                      wait: float) -> tuple[str, list[ShareReport]]:
+        """The run's messages after `cursor` ("": from the first), waiting up to `wait` s."""
+        ...
+
+    async def stop(self, run_id: str) -> None:
+        """Tell the shares still running to stop."""
+        ...
+
+
 @dataclass(frozen=True)
 class State:
     """One backend's stores, opened together by open_state()."""
@@ -356,6 +431,7 @@ class State:
     runs: LoadRuns
     location: str = ""  # the SQLite file; "" in memory and for Redis (its URL may hold secrets)
     fallback: str = ""  # why this is not the store -state names ("" when it is)
+    shares: LoadShares | None = None  # load runs over replicas (None: as NoSharedRuns)
 
     @property
     def durable(self) -> bool:

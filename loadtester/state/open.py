@@ -5,6 +5,8 @@
     -state=redis://[:pw@]host/db  Redis or Valkey (also rediss://), shared by every replica
     -state=redis+sentinel://[:pw@]host1:26379,host2:26379/mymaster[/db]
                                   the primary the sentinels name (also rediss+sentinel://)
+    -state=redis+cluster://[:pw@]host1:6379,host2:6379/
+                                  a Redis Cluster, every key in one slot (also rediss+cluster://)
 
 Where DIRECTORY cannot be written (Flagger's own chart and kustomize/tester run the image as
 another uid, on a read-only root filesystem, with nothing mounted), the service does not
@@ -42,6 +44,7 @@ from loadtester.state.sqlite_history import SqliteAuditLog, SqliteCanaryHistory
 from loadtester.state.sqlite_migrate import migrate
 from loadtester.state.sqlite_runs import SqliteLoadRuns
 from loadtester.state.sqlite_sessions import SqliteSessionRevocations
+from loadtester.state.sqlite_shares import LocalLoadShares
 
 DATABASE_FILE = "loadtester.db"
 FALLBACK_DIRECTORY = "loadtester-state"  # under $TMPDIR
@@ -199,27 +202,31 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
                         admission=SqliteCanaryAdmission(connection),
                         revocations=SqliteSessionRevocations(connection),
                         runs=SqliteLoadRuns(connection),
-                        location=location, fallback=fallback)
+                        location=location, fallback=fallback, shares=LocalLoadShares(kind))
         finally:
             connection.close()
         return
     # imported here: a service without Redis does not pay for the client's memory
     from loadtester.state import redis as redis_state
     from loadtester.state.redis_admission import RedisCanaryAdmission
+    from loadtester.state.redis_cluster import refuse_non_cluster
     from loadtester.state.redis_events import RedisEventQueue
     from loadtester.state.redis_history import RedisAuditLog, RedisCanaryHistory
     from loadtester.state.redis_runs import RedisLoadRuns
     from loadtester.state.redis_sessions import RedisSessionRevocations
+    from loadtester.state.redis_shares import RedisLoadShares
 
-    client = redis_state.connect(settings.state)
+    await refuse_non_cluster(settings.state)
+    client = redis_state.connect(settings.state, settings.state_min_replicas)
     get_logger().info("state kept in Redis", backend="redis", fallback=False,
                       location=settings.state_for_logs)
 
+    prefix = redis_state.key_prefix(settings.state)
+
     @redis_state.answers_or_unavailable
     async def ping() -> None:
-        await client.ping()
+        await redis_state.ping(client, prefix)
 
-    prefix = redis_state.PREFIX
     try:
         yield State("redis", redis_state.RedisGateStore(client, prefix),
                     redis_state.RedisTaskLedger(client, prefix),
@@ -227,6 +234,7 @@ async def open_state(settings: Settings) -> AsyncIterator[State]:
                     RedisCanaryHistory(client, prefix), RedisAuditLog(client, prefix),
                     admission=RedisCanaryAdmission(client, prefix),
                     revocations=RedisSessionRevocations(client, prefix),
-                    runs=RedisLoadRuns(client, prefix))
+                    runs=RedisLoadRuns(client, prefix),
+                    shares=RedisLoadShares(client, prefix))
     finally:
         await redis_state.close(client)

@@ -10,17 +10,21 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from loadtester.cluster_url import CLUSTER_SCHEMES
 from loadtester.errors import StoreUnavailable
 from loadtester.sentinel_url import SENTINEL_SCHEMES, parse_sentinel_url
 from loadtester.state.base import KEEP_CLOSED_GATES, Failure, GateChange
+from loadtester.state.redis_cluster import CLUSTER_PREFIX, cluster_client
+from loadtester.state.redis_replicas import ReplicatedRedis, acknowledged, require_replicas
 from loadtester.state.store_keys import is_rollback, legacy_group, legacy_key, parse
 
 PREFIX = "loadtester:"
@@ -32,33 +36,66 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def connect(url: str) -> aioredis.Redis:
-    """A client of the Redis at `url` (redis://, rediss://); connects on first use.
+def key_prefix(url: str) -> str:
+    """The prefix of the store's keys at `url`: one hash tag on a Redis Cluster (all keys in
+    one slot, see redis_cluster), the untagged names a plain Redis has always held otherwise."""
+    return CLUSTER_PREFIX if url.startswith(CLUSTER_SCHEMES) else PREFIX
+
+
+def connect(url: str, min_replicas: int = 0) -> aioredis.Redis:
+    """A client of the Redis at `url` (redis://, rediss://); connects on first use; its
+    acknowledged writes reach `min_replicas` replicas first (redis_replicas.py).
 
     redis+sentinel:// (rediss+sentinel://): a client of the service's primary, asked of the
-    sentinels on every new connection; after a failover the next connection (a broken one is
-    retried once) goes to the promoted replica. While the sentinels know no primary, a call
-    fails with MasterNotFoundError, a ConnectionError: StoreUnavailable as any other.
+    sentinels (with the URL's sentinel_password, if any) on every new connection; after a
+    failover the next connection (a broken one is retried once) goes to the promoted replica.
+    While the sentinels know no primary, a call fails with MasterNotFoundError, a
+    ConnectionError: StoreUnavailable as any other.
+
+    redis+cluster:// (rediss+cluster://): a RedisCluster that learns the slots from any
+    node the URL names and follows MOVED and failovers; typed as a Redis because it answers
+    every command, script and pipeline the stores send (keys under CLUSTER_PREFIX).
     """
+    if url.startswith(CLUSTER_SCHEMES):
+        return cast(aioredis.Redis, cluster_client(
+            url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_READ_TIMEOUT,
+            retry=Retry(NoBackoff(), 1)))
     if url.startswith(SENTINEL_SCHEMES):
         parsed = parse_sentinel_url(url)
         sentinel = Sentinel(parsed.sentinels, sentinel_kwargs={
-            "socket_connect_timeout": _CONNECT_TIMEOUT, "socket_timeout": _READ_TIMEOUT})
+            "socket_connect_timeout": _CONNECT_TIMEOUT, "socket_timeout": _READ_TIMEOUT,
+            "username": parsed.sentinel_username, "password": parsed.sentinel_password})
         client: aioredis.Redis = sentinel.master_for(
-            parsed.service, redis_class=aioredis.Redis, socket_connect_timeout=_CONNECT_TIMEOUT,
+            parsed.service, redis_class=ReplicatedRedis, socket_connect_timeout=_CONNECT_TIMEOUT,
             socket_timeout=_READ_TIMEOUT, db=parsed.db,
             username=parsed.username, password=parsed.password, ssl=parsed.tls,
             retry=Retry(NoBackoff(), 1), retry_on_timeout=True, decode_responses=True,
         )
-        return client
-    return aioredis.Redis.from_url(
+        return require_replicas(client, min_replicas)
+    return require_replicas(ReplicatedRedis.from_url(
         url, socket_connect_timeout=_CONNECT_TIMEOUT, socket_timeout=_READ_TIMEOUT,
         retry=Retry(NoBackoff(), 1), retry_on_timeout=True, decode_responses=True,
-    )
+    ), min_replicas)
+
+
+async def ping(client: aioredis.Redis, prefix: str) -> None:
+    """Ask the Redis that holds the store's keys whether it answers.
+
+    On a Cluster that is the primary of their one slot, asked with a read of a key there
+    (routed, redirected and refreshed as the store's own commands are): a PING goes to the
+    client's default node, which need not be the store's.
+    """
+    if isinstance(client, RedisCluster):
+        await client.exists(prefix)
+    else:
+        await client.ping()
 
 
 async def close(client: aioredis.Redis) -> None:
     """Close a client of connect(), and the sentinel clients behind it if any."""
+    if isinstance(client, RedisCluster):
+        await client.aclose()
+        return
     pool = client.connection_pool
     await client.aclose()
     if isinstance(pool, SentinelConnectionPool):
@@ -74,7 +111,7 @@ def answers_or_unavailable(
     async def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await method(*args, **kwargs)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, RedisClusterException, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"state store unavailable: {describe(exc)}") from None
 
     return guarded
@@ -161,7 +198,7 @@ class RedisGateStore:
             "bound": int(change.bound),
         }
         parsed, legacy = parse(key), legacy_key(key)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with acknowledged(self._redis) as redis, redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(key), mapping=fields)
             if change.is_open:
                 pipe.persist(self._key(key))
@@ -277,8 +314,9 @@ class RedisTaskLedger:
     @answers_or_unavailable
     async def claim(self, key: str, canary: str, owner: str, ttl: float) -> bool:
         legacy = self._lease(legacy_key(key) or key)
-        claimed = await self._claim(keys=[self._lease(key), self._canary(canary), legacy],
-                                    args=[owner, canary, int(ttl * 1000), key])
+        async with acknowledged(self._redis) as redis:
+            claimed = await self._claim(keys=[self._lease(key), self._canary(canary), legacy],
+                                        args=[owner, canary, int(ttl * 1000), key], client=redis)
         return bool(claimed)
 
     @answers_or_unavailable
@@ -294,8 +332,10 @@ class RedisTaskLedger:
     @answers_or_unavailable
     async def release(self, key: str, owner: str, failure: Failure | None) -> None:
         stored = json.dumps([failure.reason, failure.checksum]) if failure else ""
-        await self._release(keys=[self._lease(key), self._failure(key)],
-                            args=[owner, stored, _KEEP_FAILURES, key, f"{self._prefix}leases:"])
+        async with acknowledged(self._redis) as redis:
+            await self._release(keys=[self._lease(key), self._failure(key)],
+                                args=[owner, stored, _KEEP_FAILURES, key,
+                                      f"{self._prefix}leases:"], client=redis)
 
     @answers_or_unavailable
     async def take_failure(self, key: str) -> Failure | None:
@@ -313,12 +353,14 @@ class RedisTaskLedger:
     @answers_or_unavailable
     async def revoke(self, canary: str) -> int:
         dropped = 0
-        for group in {canary, legacy_group(canary) or canary}:  # and an earlier release's
-            dropped += int(await self._revoke(keys=[self._canary(group)],
-                                              args=[f"{self._prefix}lease:"]))
+        async with acknowledged(self._redis) as redis:
+            for group in {canary, legacy_group(canary) or canary}:  # and an earlier release's
+                dropped += int(await self._revoke(keys=[self._canary(group)],
+                                                  args=[f"{self._prefix}lease:"], client=redis))
         return dropped
 
     @answers_or_unavailable
     async def cancel(self, key: str) -> bool:
-        return bool(await self._cancel(keys=[self._lease(key)],
-                                       args=[f"{self._prefix}leases:", key]))
+        async with acknowledged(self._redis) as redis:
+            return bool(await self._cancel(keys=[self._lease(key)],
+                                           args=[f"{self._prefix}leases:", key], client=redis))

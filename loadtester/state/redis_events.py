@@ -19,9 +19,10 @@ Keys, all under `<prefix>events:`:
 A lane is the canary's store_keys.canary_id, which holds no ':'; nor do sink names (config.py
 allows letters, digits, '.', '_', '-'), so key names built from a sink and a lane cannot
 collide. Entries an earlier release stored under its lane form (`<name>.<namespace>`) are
-delivered as they are (a lane is only a string here) and listed by history(). A single Redis
-(or Valkey) is assumed: the scripts build key names from the prefix, which Redis Cluster would
-not allow. Every method raises StoreUnavailable when Redis does not answer.
+delivered as they are (a lane is only a string here) and listed by history(). The scripts
+build key names from the prefix; on a Redis Cluster it carries the store's one hash tag, so
+they all share the slot of the one key each call names, `seq`, which only routes the call
+there. Every method raises StoreUnavailable when Redis does not answer.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from loadtester.state.base import (
 )
 from loadtester.state.event_history import OutboxRow, event_records
 from loadtester.state.redis import answers_or_unavailable
+from loadtester.state.redis_replicas import acknowledged
 from loadtester.state.store_keys import canary_id, legacy_canary
 
 _PRUNE_BATCH = 500
@@ -211,6 +213,7 @@ class RedisEventQueue:
     def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
         self._redis = client
         self._prefix = prefix + "events:"
+        self._slot = [self._prefix + "seq"]  # KEYS[1] of every script: see the module's doc
         self._enqueue = client.register_script(_ENQUEUE)
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
@@ -224,10 +227,11 @@ class RedisEventQueue:
     @answers_or_unavailable
     async def enqueue(self, event: Event, sinks: Iterable[str], identity: str,
                       fold_window: float, now: float) -> Enqueued:
-        result = await self._enqueue(args=[
-            self._prefix, identity, int(KEEP_EVENT_KEYS * 1000), event.to_json(),
-            canary_id(event.name, event.namespace),
-            event.fold_key(), fold_window, now, *sinks])
+        async with acknowledged(self._redis) as redis:
+            result = await self._enqueue(keys=self._slot, args=[
+                self._prefix, identity, int(KEEP_EVENT_KEYS * 1000), event.to_json(),
+                canary_id(event.name, event.namespace),
+                event.fold_key(), fold_window, now, *sinks], client=redis)
         first, *changes = [_text(item) for item in result]
         if first == "duplicate":
             return Enqueued(duplicate=True)
@@ -241,7 +245,8 @@ class RedisEventQueue:
     @answers_or_unavailable
     async def claim_due(self, sink: str, now: float, limit: int,
                         lease: float) -> list[Delivery]:
-        rows = await self._claim(args=[self._prefix, sink, now, limit, now + lease])
+        rows = await self._claim(keys=self._slot,
+                                 args=[self._prefix, sink, now, limit, now + lease])
         claimed = []
         for row in rows:
             entry_id, lane, stored, count, attempts, received_at = (_text(v) for v in row)
@@ -256,17 +261,18 @@ class RedisEventQueue:
 
     @answers_or_unavailable
     async def delivered(self, entry: Delivery, now: float) -> None:
-        await self._finish(args=[self._prefix, entry.id, entry.sink, entry.lane, "delivered",
-                                 now, entry.count])
+        await self._finish(keys=self._slot, args=[self._prefix, entry.id, entry.sink,
+                                                  entry.lane, "delivered", now, entry.count])
 
     @answers_or_unavailable
     async def retry(self, entry: Delivery, next_at: float, error: str) -> None:
-        await self._retry(args=[self._prefix, entry.id, entry.sink, entry.lane, next_at, error])
+        await self._retry(keys=self._slot, args=[self._prefix, entry.id, entry.sink, entry.lane,
+                                                 next_at, error])
 
     @answers_or_unavailable
     async def dead(self, entry: Delivery, error: str, now: float) -> None:
-        await self._finish(args=[self._prefix, entry.id, entry.sink, entry.lane, "dead",
-                                 now, error])
+        await self._finish(keys=self._slot, args=[self._prefix, entry.id, entry.sink,
+                                                  entry.lane, "dead", now, error])
 
     @answers_or_unavailable
     async def depth(self) -> dict[str, int]:
@@ -281,8 +287,8 @@ class RedisEventQueue:
         # in batches, so that no script holds Redis for long
         for outcome, before in (("delivered", now - keep_delivered),
                                 ("dead", now - KEEP_DEAD_EVENTS)):
-            while await self._prune(args=[self._prefix, outcome, before,
-                                          _PRUNE_BATCH]) == _PRUNE_BATCH:
+            while await self._prune(keys=self._slot, args=[
+                    self._prefix, outcome, before, _PRUNE_BATCH]) == _PRUNE_BATCH:
                 pass
 
     @answers_or_unavailable
@@ -291,7 +297,7 @@ class RedisEventQueue:
         # there during a rolling update, and what they stored is kept KEEP_DEAD_EVENTS
         rows: list[Any] = []
         for lane in {canary_id(name, namespace), legacy_canary(name, namespace)}:
-            rows += await self._history(args=[self._prefix, lane, limit])
+            rows += await self._history(keys=self._slot, args=[self._prefix, lane, limit])
         return event_records(
             sorted((OutboxRow(int(_text(id_)), _text(event), _text(sink), _text(state),
                               int(_text(attempts)), _text(error), float(_text(received_at)))

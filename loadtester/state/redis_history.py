@@ -32,6 +32,7 @@ from loadtester.state.base import (
 )
 from loadtester.state.pages import CanaryCursor
 from loadtester.state.redis import answers_or_unavailable
+from loadtester.state.redis_replicas import acknowledged
 from loadtester.state.store_keys import canary_id
 
 _PRUNE_BATCH = 500
@@ -84,7 +85,9 @@ class _Indexed:
 
     async def put(self, id: str, score: float, name: str, namespace: str,
                   document: dict[str, Any]) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # acknowledged: WAIT covers what this replica wrote before too (audit:seq's INCR),
+        # replication being in order
+        async with acknowledged(self._redis) as redis, redis.pipeline(transaction=True) as pipe:
             pipe.hset(f"{self._prefix}data", id, json.dumps(document, separators=(",", ":")))
             for index in self._indexes(name, namespace):
                 pipe.zadd(index, {id: score})

@@ -19,6 +19,7 @@ import redis.asyncio
 
 from loadtester.state.base import KEEP_HISTORY, KEEP_RUNS, LoadRun
 from loadtester.state.redis import answers_or_unavailable
+from loadtester.state.redis_replicas import acknowledged
 from loadtester.state.store_keys import canary_id
 
 
@@ -43,7 +44,7 @@ class RedisLoadRuns:
     async def record(self, run: LoadRun) -> None:
         index = self._index(run.name, run.namespace)
         until = math.ceil((run.started_at + KEEP_HISTORY) * 1000)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with acknowledged(self._redis) as redis, redis.pipeline(transaction=True) as pipe:
             pipe.set(self._key(run.name, run.namespace, run.id), json.dumps(asdict(run)),
                      pxat=until)
             pipe.zadd(index, {run.id: run.started_at})

@@ -9,6 +9,7 @@ import time
 import redis.asyncio as aioredis
 
 from loadtester.state.redis import PREFIX, answers_or_unavailable
+from loadtester.state.redis_replicas import acknowledged
 
 
 class RedisSessionRevocations:
@@ -25,7 +26,8 @@ class RedisSessionRevocations:
     async def revoke(self, session_id: str, until: float) -> None:
         if until <= time.time():
             return  # expired already: nothing to refuse
-        await self._redis.set(self._key(session_id), "1", pxat=math.ceil(until * 1000))
+        async with acknowledged(self._redis) as redis:
+            await redis.set(self._key(session_id), "1", pxat=math.ceil(until * 1000))
 
     @answers_or_unavailable
     async def is_revoked(self, session_id: str) -> bool:

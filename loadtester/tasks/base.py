@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from loadtester.events.service import EventService
     from loadtester.settings import Settings
+    from loadtester.state.base import LoadShares
 
 DEFAULT_TYPE = "cmd"  # the task of a payload whose metadata names no `type`
 
@@ -43,6 +44,7 @@ class TaskEnvironment:
     settings: Settings
     http: aiohttp.ClientSession
     events: EventService | None = None  # where a task's own messages go (load results)
+    shares: LoadShares | None = None  # load runs spread over replicas (metadata replicas)
 
 
 class Task(Protocol):

@@ -6,14 +6,14 @@ import asyncio
 import dataclasses
 import json
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loadtester import metrics
 from loadtester.durations import format_duration
-from loadtester.errors import BadRequest, Forbidden
+from loadtester.errors import BadRequest, Forbidden, LoadtesterError
 from loadtester.files import (
     FileNotAllowed,
     FileRefused,
@@ -47,17 +47,28 @@ from loadtester.loadgen.tools.hey import parse_hey_output
 from loadtester.models import WebhookPayload
 from loadtester.tasks.base import TaskEnvironment, TaskResult, flag
 from loadtester.tasks.load_notify import notify_load_result
+from loadtester.tasks.load_spread import (
+    Spread,
+    count_replicas,
+    parse_replicas,
+    replicas_note,
+    run_spread,
+)
+from loadtester.tasks.records import REPLICA
 
 if TYPE_CHECKING:
     from loadtester.filepolicy import FilePolicy
     from loadtester.settings import Settings
+    from loadtester.state.base import LoadShares
 
 MAX_BODY_FILE = 10 * 1024 * 1024  # hey's -D: the body is held in memory and in every worker
 # a compare run: the other target, and how its verdict is decided (cmd's run takes them too)
 COMPARE_KEYS = ("compare", "maxRegression", "significance", "minSamples", "requireVerdict")
+# a run spread over the replicas sharing a Redis store (load_spread.py)
+REPLICA_KEYS = ("replicas", "allowPartial")
 _SPEC_KEYS = ("url", "method", "headers", "body", "rate", "concurrency", "duration", "requests",
               "timeout", "stages", "scenario", "h2", "h2c", "streams", *METADATA_KEYS,
-              *COMPARE_KEYS)
+              *COMPARE_KEYS, *REPLICA_KEYS)
 # what a scenario sets per request: given in metadata too, it would be ignored
 _PER_REQUEST_KEYS = ("method", "headers", "body", "host", "contentType")
 
@@ -226,6 +237,8 @@ class LoadTask:
     # a hey command line's: the other metadata that shapes its run (stages, compare, TLS),
     # so that two runs of one command with different ones are not taken for the same task
     shaping: str = ""
+    replicas: int | None = None  # spread over this many replicas (0: all live); None: here
+    allow_partial: bool = False  # a spread run whose share is lost passes on what was sent
 
     @property
     def key(self) -> str:
@@ -290,6 +303,23 @@ class LoadTask:
             raise BadRequest(str(exc)) from None
         return dataclasses.replace(self, spec=dataclasses.replace(self.spec, tls=tls))
 
+    async def admitted(self, shares: LoadShares | None) -> LoadTask:
+        """The task with its number of replicas checked against the store: BadRequest where
+        the store is not shared by the replicas, Conflict when fewer are live than asked."""
+        if self.replicas is None:
+            return self
+        return dataclasses.replace(self, replicas=await count_replicas(self.spec, self.replicas,
+                                                                       shares))
+
+    async def _spread(self, env: TaskEnvironment, workers: int,
+                      on_progress: Callable[[ProgressDelta], None]) -> Spread:
+        """Run over the replicas (admitted() counted them) and merge their shares."""
+        shares = await count_replicas(self.spec, self.replicas or 0, env.shares)
+        assert env.shares is not None  # count_replicas refuses a run without a shared store
+        return await run_spread(self.spec, self.payload.model_dump(), env.shares, REPLICA,
+                                shares, workers, on_progress, allow_partial=self.allow_partial,
+                                limit=env.settings.timeout)
+
     async def run(self, env: TaskEnvironment) -> TaskResult:
         recording = LoadRecording(self.payload, self.spec)
         series = RunSeries()  # kept in the canary's history as a LoadRun by the runner
@@ -301,21 +331,30 @@ class LoadTask:
                 series.add(progress.delta.primary, target="primary", at=progress.elapsed)
 
         sizing = size_workers(self.spec, env.settings.load_workers)
+        spread: Spread | None = None
         try:
-            result = await asyncio.wait_for(
-                run_load(self.spec, sizing.workers, on_progress),
-                env.settings.timeout,
-            )
+            if self.replicas is None:
+                result = await asyncio.wait_for(
+                    run_load(self.spec, sizing.workers, on_progress),
+                    env.settings.timeout,
+                )
+            else:
+                spread = await asyncio.wait_for(self._spread(env, sizing.workers, on_progress),
+                                                env.settings.timeout)
+                result = spread.result
         except TimeoutError:
             return TaskResult(False, self._failure("load test timed out"), timed_out=True,
                               series=series.to_json())
-        except (LoadSpecError, RuntimeError) as exc:
+        except (LoadSpecError, RuntimeError, LoadtesterError) as exc:  # a spread run's too
             return TaskResult(False, self._failure(str(exc)), series=series.to_json())
         recording.done(result)
         fields = {**result.to_json(), "workers": sizing.workers, "workers_reason": sizing.reason}
+        if spread is not None:
+            fields["replicas"] = spread.replicas
         per_request = self.spec.mix.thresholds() if self.spec.mix is not None else {}
         comparison = compare_results(result, self.policy)
         broken = comparison.unreachable if comparison is not None else None
+        broken = broken or (spread.broken if spread is not None else None)
         broken = broken or judge(result, self.thresholds, per_request)
         if comparison is not None:
             comparison.add_to(fields)
@@ -345,12 +384,12 @@ def _answer(result: LoadResult, fields: Mapping[str, object]) -> str:
     verdict (``; canary p99 22ms vs primary 2ms (+1000%), ...; verdict: ...``)."""
     compare = fields.get("compare")
     if not isinstance(compare, dict):
-        return result.summary_line()
+        return result.summary_line() + replicas_note(fields)
     answer = f"{result.summary_line()}; {compare_line(compare)}"
     verdict = compare.get("verdict")
     if isinstance(verdict, dict):
         answer += f"; verdict {verdict['outcome']}: {verdict['message']}"
-    return answer
+    return answer + replicas_note(fields)
 
 
 def describe_spec(spec: LoadSpec) -> str:
@@ -418,7 +457,8 @@ def load_task(payload: WebhookPayload, metadata: dict[str, str]) -> LoadTask:
         raise BadRequest(str(exc)) from None
     return LoadTask(payload, spec, thresholds, source, background=not flag(metadata, "wait"),
                     body_file=body_file, policy=policy, shaping=shaping,
-                    given_durations=tuple((k, v) for k, v in given.items() if v is not None))
+                    given_durations=tuple((k, v) for k, v in given.items() if v is not None),
+                    replicas=parse_replicas(metadata), allow_partial=flag(metadata, "allowPartial"))
 
 
 def _metadata_spec(metadata: Mapping[str, str]) -> LoadSpec:

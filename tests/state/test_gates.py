@@ -55,7 +55,7 @@ async def test_closed_gates_are_forgotten(state: State) -> None:
 
 async def _redis_ttl(state: State, key: str) -> int:
     client = state.gates._redis  # type: ignore[attr-defined]
-    return int(await client.ttl(f"loadtester:gate:{key}"))
+    return int(await client.ttl(f"{state.gates._prefix}gate:{key}"))  # type: ignore[attr-defined]
 
 
 async def test_bound_gate_approves_its_revision_only(state: State) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-BACKENDS = ("memory", "sqlite", "redis", "redis-sentinel")
+BACKENDS = ("memory", "sqlite", "redis", "redis-sentinel", "redis-cluster")
 
 
 def state_setting(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
@@ -15,4 +15,6 @@ def state_setting(backend: str, tmp_path: Path, request: pytest.FixtureRequest) 
         return str(request.getfixturevalue("redis_url"))
     if backend == "redis-sentinel":
         return str(request.getfixturevalue("redis_sentinel_url"))
+    if backend == "redis-cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
     return "memory" if backend == "memory" else str(tmp_path / "state")

@@ -151,16 +151,22 @@ def merge_patch(base: Any, patch: Any, field: str = "") -> Any:
     return patch
 
 
-def load_component_plain(directory: Path) -> list[Doc]:
-    """The base plus a Component's resources, with its patch files merged by merge_patch."""
-    component = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    assert component["kind"] == "Component"
-    docs = load_plain(K8S) + load_plain(directory)
-    for entry in component.get("patches", []):
-        assert set(entry) == {"path"}, "only patch files are merged here"
-        for patch in load_yaml(directory / entry["path"]):
-            target = one(docs, patch["kind"], patch["metadata"]["name"])
-            docs[docs.index(target)] = merge_patch(target, patch)
+def load_component_plain(*directories: Path) -> list[Doc]:
+    """The base plus Components in order: each one's resources, then its patch files merged by
+    merge_patch (a patch of `$patch: delete` removes its target)."""
+    docs = load_plain(K8S)
+    for directory in directories:
+        component = yaml.safe_load((directory / "kustomization.yaml").read_text())
+        assert component["kind"] == "Component"
+        docs += load_plain(directory)
+        for entry in component.get("patches", []):
+            assert set(entry) == {"path"}, "only patch files are merged here"
+            for patch in load_yaml(directory / entry["path"]):
+                target = one(docs, patch["kind"], patch["metadata"]["name"])
+                if patch.get("$patch") == "delete":
+                    docs.remove(target)
+                else:
+                    docs[docs.index(target)] = merge_patch(target, patch)
     return docs
 
 

@@ -22,10 +22,11 @@ class RedisServer:
     """One redis-server process with its data (AOF on) in `directory`; restartable."""
 
     def __init__(self, directory: Path, port: int | None = None,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), password: str | None = None) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.extra = extra  # more redis-server arguments (`--replicaof 127.0.0.1 6379`)
+        self.password = password  # requirepass, and masterauth for a replica
         self.process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
 
@@ -38,10 +39,12 @@ class RedisServer:
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
              str(self.directory), "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--protected-mode", "no", "--daemonize", "no", *self.extra],
+             "--save", "", "--protected-mode", "no", "--daemonize", "no", *self.extra,
+             *(("--requirepass", self.password, "--masterauth", self.password)
+               if self.password else ())],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2, password=self.password)
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -69,5 +72,5 @@ class RedisServer:
         self.process = None
 
     def flush(self) -> None:
-        with redis.Redis(port=self.port) as client:
+        with redis.Redis(port=self.port, password=self.password) as client:
             client.flushall()

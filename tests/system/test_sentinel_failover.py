@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.polling import until
 from tests.support.redis_sentinel import SentinelGroup
 from tests.support.service import GATE, StartService, request
 
@@ -24,16 +24,6 @@ def sentinel_group(tmp_path: Path) -> Iterator[SentinelGroup]:
         yield group.start()
     finally:
         group.stop()
-
-
-def poll(condition: Callable[[], bool], within: float, what: str) -> float:
-    """Seconds until `condition()` held; AssertionError after `within`."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > within:
-            raise AssertionError(f"{what}: not within {within} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
 @pytest.mark.timeout(90)
@@ -51,13 +41,13 @@ def test_failover_finds_the_promoted_replica(start_service: StartService,
     assert acked.stdout.strip() == "1"  # the replica has the gate
 
     sentinel_group.primary.kill()  # SIGKILL
-    poll(lambda: request(service.port, "/readyz", method="GET", timeout=10)[0] == 503, 10,
+    until(lambda: request(service.port, "/readyz", method="GET", timeout=10)[0] == 503, 10,
          "/readyz 503 without a primary")
     status, body = request(service.port, "/gate/check", GATE, timeout=10)
     assert status == 503 and "state store unavailable" in body
 
     sentinel_group.wait_promoted(within=30)
-    poll(lambda: request(service.port, "/readyz", method="GET", timeout=10) == (200, "OK"), 10,
+    until(lambda: request(service.port, "/readyz", method="GET", timeout=10) == (200, "OK"), 10,
          "/readyz 200 after the promotion")
     assert request(service.port, "/gate/check", GATE) == (200, "Approved")
     assert request(service.port, "/gate/close", GATE) == (202, "")  # writes go to the new one

@@ -51,9 +51,11 @@ class HeyArgs:
 
 
 def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozenset(),
-                    require_url: bool = True) -> HeyArgs:
+                    require_url: bool = True,
+                    extra_bool_flags: frozenset[str] = frozenset()) -> HeyArgs:
     """Split argv the way Go's flag package does; flags in ``extra_value_flags`` are kept
-    in ``values`` too (the CLI uses this for its own ``-o`` and ``-workers``)."""
+    in ``values`` too (the CLI uses this for its own ``-o`` and ``-workers``), those in
+    ``extra_bool_flags`` in ``bools`` (its ``--allow-partial``)."""
     args = HeyArgs()
     rest: list[str] = []
     i = 0
@@ -69,7 +71,7 @@ def split_hey_flags(argv: list[str], extra_value_flags: frozenset[str] = frozens
             break
         name = token[2:] if token.startswith("--") else token[1:]
         name, has_value, value = name.partition("=")
-        if name in _BOOL_FLAGS:
+        if name in _BOOL_FLAGS or name in extra_bool_flags:
             if has_value and value.lower() not in ("true", "false", "1", "0", "t", "f"):
                 raise LoadSpecError(f"invalid boolean value {excerpt(value)} for flag -{name}")
             if not has_value or value.lower() in ("true", "1", "t"):

@@ -54,10 +54,12 @@ class LocalRun:
 
     def __init__(self, spec: LoadSpec, on_progress: Callable[[ProgressDelta], None] | None,
                  progress_interval: float, details: Details | None, *,
-                 connections: int | None = None) -> None:
-        share = WorkerShare(concurrency=connections or spec.concurrency, rate=spec.rate,
-                            requests=spec.total_requests)  # fmt: skip
+                 connections: int | None = None, part: WorkerShare | None = None,
+                 start_ns: int = 0) -> None:
+        share = part or WorkerShare(concurrency=connections or spec.concurrency, rate=spec.rate,
+                                    requests=spec.total_requests)  # fmt: skip
         self.engine = new_engine(spec, share)
+        self._start_ns = start_ns  # a replica's share: the instant the replicas agreed on
         self.total = LoadResult(target_rate=spec.rate)
         self._on_progress = on_progress
         self._details = details
@@ -67,7 +69,7 @@ class LocalRun:
 
     async def _run(self) -> None:
         await self.engine.prepare()  # one lookup and the connections: on a LAN, a millisecond
-        await self.engine.run(time.monotonic_ns())
+        await self.engine.run(max(self._start_ns, time.monotonic_ns()))
 
     async def _report(self, interval: float) -> None:
         while True:
@@ -119,11 +121,14 @@ async def run_local(
     progress_interval: float = 1.0,
     stop: asyncio.Event | None = None,
     details: Details | None = None,
+    part: WorkerShare | None = None,
+    start_ns: int = 0,
 ) -> LoadResult:
-    """Run ``spec`` on the running event loop; ``stop`` ends it early with what was sent."""
+    """Run ``spec`` (or a replica's ``part`` of it, from ``start_ns``) on the running event
+    loop; ``stop`` ends it early with what was sent."""
     if stop is not None and stop.is_set():
         return LoadResult(target_rate=spec.rate)
-    run = LocalRun(spec, on_progress, progress_interval, details)
+    run = LocalRun(spec, on_progress, progress_interval, details, part=part, start_ns=start_ns)
     watcher = None
     if stop is not None:
         watcher = asyncio.get_running_loop().create_task(_stop_on(stop, run))

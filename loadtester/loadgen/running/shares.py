@@ -22,21 +22,28 @@ class WorkerShare:
     workers: int = 1
 
 
-def plan_shares(spec: LoadSpec, workers: int) -> list[WorkerShare]:
-    """Split concurrency, rate and request count over at most ``workers`` processes."""
-    n = max(1, min(workers, spec.concurrency))
-    total = spec.total_requests
+def plan_shares(spec: LoadSpec, workers: int,
+                within: WorkerShare | None = None) -> list[WorkerShare]:
+    """Split concurrency, rate and request count over at most ``workers`` processes: of the
+    whole run, or of ``within``, one replica's share of it (a run spread over replicas: its
+    processes send the requests ``within.index + within.workers * j`` of the whole run, so all
+    of them together send the interleaving one process would)."""
+    whole = within or WorkerShare(concurrency=spec.concurrency, rate=spec.rate,
+                                  requests=spec.total_requests)
+    n = max(1, min(workers, whole.concurrency))
+    total = whole.requests if spec.total_requests is not None else None
     if total is not None:
-        n = min(n, total)
+        n = max(1, min(n, total))
     shares = []
     for k in range(n):
-        conc = spec.concurrency // n + (1 if k < spec.concurrency % n else 0)
+        conc = whole.concurrency // n + (1 if k < whole.concurrency % n else 0)
         reqs = None if total is None else total // n + (1 if k < total % n else 0)
-        rate = spec.rate / n
+        rate = whole.rate / n
+        index = whole.index + k * whole.workers
         # interleave the schedules: worker k's requests fall between the others'
-        offset = k / spec.rate if spec.rate > 0 else 0.0
+        offset = index / spec.rate if spec.rate > 0 else 0.0
         shares.append(WorkerShare(concurrency=conc, rate=rate, requests=reqs, offset=offset,
-                                  index=k, workers=n))
+                                  index=index, workers=whole.workers * n))
     return shares
 
 

@@ -51,6 +51,8 @@ async def run_load(
     stop: asyncio.Event | None = None,
     details: Details | None = None,
     hand_over: bool = False,
+    part: WorkerShare | None = None,
+    start_ns: int = 0,
 ) -> LoadResult:
     """Run ``spec`` in ``workers`` processes and merge the results; ``workers`` 0 runs it in
     this process. By default, as many as the run needs (running/sizing.py: its rate and
@@ -62,13 +64,16 @@ async def run_load(
     ``hand_over`` starts sending in this process at once and hands the rest of the run (same
     schedule and deadline) to the workers when they are ready, so the first request does not
     wait for them (the CLI; the service keeps its event loop free and waits).
+    ``part`` (a run spread over replicas) runs only this replica's share of ``spec``, from
+    ``start_ns`` (monotonic ns: the instant the replicas agreed on) or as soon as ready.
     Cancelling this coroutine terminates the workers before the CancelledError propagates.
     """
     if workers is None:
         workers = size_workers(spec).workers
     if workers == 0:
-        return await _in_this_process(spec, on_progress, progress_interval, stop, details)
-    shares = plan_shares(spec, workers)
+        return await _in_this_process(spec, on_progress, progress_interval, stop, details,
+                                      part, start_ns)
+    shares = plan_shares(spec, workers, part)
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")
     inbox: _Inbox = asyncio.Queue()
@@ -122,7 +127,7 @@ async def run_load(
                     result, local = await local.finished(), None
                     return result
                 ready += _check_ready(k, msg)
-        start_ns = resume_ns = time.monotonic_ns() + _START_MARGIN_NS
+        start_ns = resume_ns = max(start_ns, time.monotonic_ns() + _START_MARGIN_NS)
         counts: list[int | None] = [share.requests for share in shares]
         claimed = 0
         if local is not None:
@@ -177,12 +182,16 @@ async def _in_this_process(
     progress_interval: float,
     stop: asyncio.Event | None,
     details: Details | None,
+    part: WorkerShare | None = None,
+    start_ns: int = 0,
 ) -> LoadResult:
-    """The whole run on this event loop; cancelling it closes the connections and cancels."""
+    """The whole run (or ``part`` of it) on this event loop; cancelling it closes the
+    connections and cancels."""
     from loadtester.loadgen.running.local import run_local
 
     run = asyncio.ensure_future(run_local(spec, on_progress, progress_interval=progress_interval,
-                                          stop=stop, details=details))
+                                          stop=stop, details=details, part=part,
+                                          start_ns=start_ns))
     try:
         return await asyncio.shield(run)
     except asyncio.CancelledError:

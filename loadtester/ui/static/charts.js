@@ -7,6 +7,7 @@
 // text; nothing from elsewhere: the CSP holds).
 
 import { ago, api, badge, enc, h } from "./common.js";
+import { replicasView } from "./replicas.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const SHOWN = 5; // the last started runs that get charts
@@ -233,7 +234,7 @@ function runView(run) {
     h("h3", {}, run.description),
     h("p", { class: "muted" }, "Started ", ago(run.startedAt), " ", badge(run.outcome),
       run.reason ? ` ${run.reason}` : ""),
-    latencyChart(run), throughputChart(run),
+    replicasView(run), latencyChart(run), throughputChart(run),
     isCompare(run) ? [cdfChart(run), verdictView(run)] : null);
 }
 
