@@ -116,7 +116,7 @@ class _Receiver:
             share.state = "done"
         elif report.kind == "failed":
             share.state = "failed"
-            share.reason = (f"share {report.share}/{self.run.shares} failed on replica "
+            share.reason = (f"share {report.share + 1}/{self.run.shares} failed on replica "
                             f"{report.replica}: {report.body.get('error', 'no reason given')}")
 
     async def _look_for_lost(self) -> None:
@@ -132,12 +132,12 @@ class _Receiver:
                     share.replica = (await self.store.owners(self.run.id)).get(k, "")
             if not share.replica:
                 share.state = "missing"
-                share.reason = (f"share {k}/{self.run.shares} missing: no replica took it "
+                share.reason = (f"share {k + 1}/{self.run.shares} missing: no replica took it "
                                 "before the start")
                 continue
             share.state = "lost"
             why = "stopped answering" if now <= self.deadline else "did not finish in time"
-            share.reason = (f"share {k}/{self.run.shares} lost: replica {share.replica} {why}; "
+            share.reason = (f"share {k + 1}/{self.run.shares} lost: replica {share.replica} {why}; "
                             f"{self._sent_percent(share)} % of the schedule sent")
 
     def _sent_percent(self, share: _Share) -> int:

@@ -38,7 +38,7 @@ async def test_a_share_nobody_takes_is_missing(redis_url: str, target: CountingS
     async with open_state(Settings(state=redis_url, load_workers=1)) as state:
         assert state.shares is not None
         spread, took = await _spread(state.shares, spec, partial)
-    reason = "share 1/2 missing: no replica took it before the start"
+    reason = "share 2/2 missing: no replica took it before the start"
     assert spread.broken == (None if partial else reason)
     assert [s["state"] for s in spread.replicas] == ["done", "missing"]
     assert spread.replicas[1]["reason"] == reason
@@ -65,5 +65,5 @@ async def test_a_share_that_never_reports_is_lost(redis_url: str,
         claimer = asyncio.ensure_future(claim())
         spread, _ = await _spread(store, spec, False)
         await claimer
-    assert spread.broken == ("share 1/2 lost: replica b/2 stopped answering; 0 % of the "
+    assert spread.broken == ("share 2/2 lost: replica b/2 stopped answering; 0 % of the "
                              "schedule sent")
