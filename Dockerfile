@@ -33,8 +33,8 @@
 #   docker build --platform linux/arm64 --build-arg GHZ_SHA256_ARM64=<sha256> -t loadtester .
 #
 # Python dependencies are installed from requirements.lock (every wheel and sdist hash, pip
-# --require-hashes, setuptools for the project's build included), then the project with
-# --no-deps. Refresh the lock after changing pyproject.toml's dependencies, with pip-tools in
+# --require-hashes, setuptools and Cython for the project's build included), then the project
+# with --no-deps. Refresh the lock after changing pyproject.toml's dependencies, with pip-tools in
 # a throwaway virtualenv of the oldest Python the lock serves, Debian 12's 3.11.2: pip-compile
 # keeps only what the running Python needs, and redis needs async-timeout below 3.11.3 (newer
 # Pythons install it too, unused). Add --upgrade to move every pin to its newest:
@@ -49,13 +49,22 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler, in this stage only, for the load generator's compiled hot path (setup.py).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/loadtester
 COPY requirements.lock /src/requirements.lock
 RUN /opt/loadtester/bin/pip install --no-cache-dir --require-hashes -r /src/requirements.lock
 COPY . /src
-# --no-build-isolation: build with the hash-checked setuptools of the lock, fetch nothing more.
+# --no-build-isolation: build with the hash-checked setuptools and Cython of the lock, fetch
+# nothing more. The compiled modules lose their debug symbols; the image must run them (a
+# build that fell back to the .py files, e.g. a .pxd out of step with its .py, stops here).
 RUN /opt/loadtester/bin/pip install --no-cache-dir --no-deps --no-build-isolation /src \
- && /opt/loadtester/bin/pip check
+ && /opt/loadtester/bin/pip check \
+ && find /opt/loadtester -path '*/loadtester/loadgen/*.so' -exec strip --strip-unneeded {} + \
+ && /opt/loadtester/bin/python -c 'from loadtester.loadgen.compiled import PURE_REASON as why; \
+assert why is None, why'
 
 # --- tools: release downloads, each checked against a pinned SHA-256 ----------------------
 FROM ${PYTHON_IMAGE} AS tools

@@ -21,7 +21,7 @@ results -> errors, tools -> results, and cli.py on top of them all.
       compare.py         a compare run: canary and primary side by side, the differences
       comparison.py      what a compare run decides: target unreachable, or the verdict
     running/             sending
-      connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio Protocol, httptools)
+      connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio protocol, httptools)
       engine.py          Engine: one process's share, closed or open loop, stages
       mixengine.py       MixEngine, MixConn: a scenario's mix on the same pump
       factory.py         new_engine(spec, share): the one place that picks the engine
@@ -35,7 +35,12 @@ results -> errors, tools -> results, and cli.py on top of them all.
       toolreport.py      the ToolReport protocol and what both tools print
       hey.py, ghz.py     parse_hey_output, parse_ghz_output
     cli.py               `loadtester load`: hey's flags in, hey's summary out
+    compiled.py          the hot modules Cython may compile (setup.py), never run stale
 
 The service builds a LoadSpec (input/metadata.py), runs it (running/workers.py run_load) and
 judges the LoadResult, or a tool's report, with results/thresholds.py.
 """
+
+from loadtester.loadgen.compiled import install
+
+install()  # before any hot module is imported: see compiled.py

@@ -1228,13 +1228,15 @@ def ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_keeps_only_the_build_inputs() -> None:
-    """The build context holds pyproject.toml, README.md and the package, nothing else."""
+    """The build context holds pyproject.toml, setup.py, the lock, README.md and the package
+    (its .pxd files, no compiled module, stamp or generated C), nothing else."""
     patterns = [
         line.strip()
         for line in DOCKERIGNORE.read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    needed_files = ("pyproject.toml", "requirements.lock", "README.md", "loadtester/cli.py")
+    needed_files = ("pyproject.toml", "setup.py", "requirements.lock", "README.md",
+                    "loadtester/cli.py", "loadtester/loadgen/running/connection.pxd")
     for needed in (*needed_files, "loadtester/tasks/x.py"):
         assert not ignored(needed, patterns), needed
     for unwanted in (
@@ -1243,6 +1245,9 @@ def test_dockerignore_keeps_only_the_build_inputs() -> None:
         "tests/k8s/test_k8s.py",
         "k8s/deployment.yaml",
         "loadtester/__pycache__/cli.cpython-311.pyc",
+        "loadtester/loadgen/running/connection.cpython-311-x86_64-linux-gnu.so",
+        "loadtester/loadgen/running/connection.sha256",
+        "loadtester/loadgen/running/connection.c",
         ".venv/bin/python",
     ):
         assert ignored(unwanted, patterns), unwanted

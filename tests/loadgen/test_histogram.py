@@ -7,7 +7,9 @@ import random
 
 import pytest
 
+from loadtester.loadgen.results.details import Details
 from loadtester.loadgen.results.histogram import (
+    INT64_MAX,
     MAX_VALUE_US,
     Histogram,
     bucket_bounds,
@@ -90,3 +92,23 @@ def test_bucket_counts_for_prometheus() -> None:
         hist.record(us)
     assert hist.bucket_counts([0.001, 0.005, 0.1]) == [3, 1, 1, 1]
     assert sum(hist.bucket_counts([])) == 6
+
+
+def test_values_past_64_bits_are_refused_alike_compiled_or_not() -> None:
+    """Up to 64 bits a huge latency counts as one hour; past them record raises OverflowError,
+    and a wire form ValueError, both in the compiled build (C 64-bit fields) and on the
+    sources, so the two never differ."""
+    hist = Histogram()
+    hist.record(INT64_MAX)
+    hist.record(-INT64_MAX - 1)
+    assert (hist.max, hist.min, hist.count) == (MAX_VALUE_US, 0, 2)
+    for huge in (INT64_MAX + 1, 2**70, -(2**70)):
+        with pytest.raises(OverflowError):
+            hist.record(huge)
+    assert hist.count == 2
+    wire = hist.to_wire()
+    with pytest.raises(ValueError, match="64-bit"):
+        Histogram.from_wire({**wire, "sum": 2**70})
+    details = Details().to_wire()
+    with pytest.raises(ValueError, match="64-bit"):
+        Details.from_wire({**details, "size": 2**64})

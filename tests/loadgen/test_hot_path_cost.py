@@ -18,6 +18,14 @@ what remains that does not scale with requests, the engine's 50 ms sweep timer, 
 0.001 call per request. The budgets sit about 5 % above today's figures, so a deliberate small
 change may pass while an extra function or two per request on the plain path fails.
 
+The calls are counted on the .py sources (a subprocess with LOADTESTER_PURE=1): compiled
+modules (setup.py, Cython) make no Python calls of their own, so their count would bind
+nothing. What the compiled build costs is counted too, in machine instructions under
+callgrind (valgrind): user-space instructions per request, the same difference of a short and
+a long run, against budgets about 8 % above the figures measured. And the hot modules must be
+compiled wherever a C compiler is: a .pxd out of step with its .py makes the build fall back
+to the sources, and that fails here, not silently in a slower image.
+
 When a budget fails after a deliberate change, re-measure (the failure names the figure) and
 lower or raise the budget here, saying why in the change.
 """
@@ -26,14 +34,21 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import importlib
+import os
 import pstats
+import re
 import shutil
 import subprocess
+import sys
+import sysconfig
 from collections.abc import Callable, Iterator
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
 
+from loadtester.loadgen import compiled
 from loadtester.loadgen.input.scenario import parse_scenario, scenario_spec
 from loadtester.loadgen.input.spec import LoadSpec
 from loadtester.loadgen.results.histogram import Histogram
@@ -58,6 +73,19 @@ PLAIN_BUDGET = 9.5
 MIX_BUDGET = 15.6
 TLS_BUDGET = 13.5
 
+# The compiled build (setup.py): user-space instructions per request in the steady state
+# (callgrind), between runs of SHORT_RUN and LONG_RUN requests.
+# Measured 2026-12-05 (Python 3.11, Cython 3.2, gcc 12 -O2, uvloop, nginx-light, OpenSSL 3):
+# plain 10 946-11 042, mix 14 829-15 138, TLS (1.3) 25 260-25 900 (runs differ by up to 3 %:
+# how many answers one read brings); on the sources (LOADTESTER_PURE=1) the same runs cost
+# 20 603, 28 471 and 36 186. The budgets sit about 8 % above the highest figure.
+SHORT_RUN = 1_000
+LONG_RUN = 6_000
+PLAIN_INSTRUCTIONS = 11_900
+MIX_INSTRUCTIONS = 16_300
+TLS_INSTRUCTIONS = 28_000
+ROOT = Path(__file__).resolve().parents[2]
+
 MIX = """
 requests:
   - {name: home, url: /, weight: 5, expect: {body: '"status":"ok"'}}
@@ -79,28 +107,40 @@ def mix(url: str) -> SpecFor:
     return lambda n: scenario_spec(scenario, LoadSpec(url=url, requests=n, concurrency=CONNECTIONS))
 
 
+def spec_for(kind: str, url: str) -> SpecFor:
+    """The runs of ``kind`` ("mix", else a plain GET, over TLS for an https ``url``)."""
+    return mix(url) if kind == "mix" else plain(url)
+
+
 # The one call on the hot path whose count depends on timing: Histogram.record calls
 # int.bit_length only for latencies past its linear range, so how often depends on how fast
 # nginx answered. Left out of the count (it is one C call at most per request).
 TIMING_DEPENDENT = "<method 'bit_length' of 'int' objects>"
 
 
-def run_calls(spec: LoadSpec) -> int:
-    """Python calls (cProfile's total_calls, less TIMING_DEPENDENT ones) of one in-process
-    run of ``spec`` on uvloop; the run must answer every request without an error."""
-    profile = cProfile.Profile()
+def complete_run(spec: LoadSpec, profile: cProfile.Profile | None = None) -> None:
+    """One in-process run of ``spec`` on uvloop (profiled by ``profile``, if any); it must
+    answer every request without an error."""
 
-    async def profiled() -> tuple[int, int]:
-        profile.enable()
+    async def run() -> tuple[int, int]:
+        if profile is not None:
+            profile.enable()
         try:
             result = await run_local(spec, progress_interval=3600.0)  # no progress reports
         finally:
-            profile.disable()
+            if profile is not None:
+                profile.disable()
         return result.total, result.failed
 
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        total, failed = runner.run(profiled())
+        total, failed = runner.run(run())
     assert (total, failed) == (spec.total_requests, 0), "the measured run did not complete"
+
+
+def run_calls(spec: LoadSpec) -> int:
+    """Python calls (cProfile's total_calls, less TIMING_DEPENDENT ones) of one run of ``spec``."""
+    profile = cProfile.Profile()
+    complete_run(spec, profile)
     stats = pstats.Stats(profile)
     by_function = stats.stats  # type: ignore[attr-defined]
     timed = sum(
@@ -121,10 +161,71 @@ def steady_calls_per_request(spec_for: SpecFor) -> float:
     return min(samples)
 
 
-def within_budget(kind: str, measured: float, budget: float) -> None:
+def measure_calls(kind: str, url: str, wrap_record: str) -> float:
+    """(In a child, on the sources) steady calls per request of ``kind`` against ``url``; with
+    ``wrap_record``, Histogram.record wrapped in one more Python function."""
+    assert sys.modules[Histogram.__module__].__file__.endswith(".py"), "not on the sources"  # type: ignore[union-attr]
+    if wrap_record:
+        record = Histogram.record
+
+        def wrapped(self: Histogram, value_us: int) -> None:
+            record(self, value_us)
+
+        Histogram.record = wrapped  # type: ignore[method-assign]
+    return steady_calls_per_request(spec_for(kind, url))
+
+
+def run_requests(kind: str, url: str, n: str) -> str:
+    """(In a child, under callgrind) one run of ``n`` requests of ``kind`` against ``url``."""
+    assert compiled.PURE_REASON is None, compiled.PURE_REASON
+    complete_run(spec_for(kind, url)(int(n)))
+    return "done"
+
+
+def in_child(function: str, *args: str, env: dict[str, str] | None = None,
+             prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """Run this module's ``function(*args)`` in a new Python process (``prefix`` in front,
+    ``env`` added to the environment); it must succeed."""
+    code = f"import sys; from tests.loadgen.test_hot_path_cost import {function} as f; "
+    child = subprocess.run(
+        [*prefix, sys.executable, "-c", code + "print(f(*sys.argv[1:]))", *args],
+        cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-3000:]
+    return child
+
+
+def calls_per_request(kind: str, url: str, wrap_record: bool = False) -> float:
+    """Steady Python calls per request of ``kind`` on the .py sources (LOADTESTER_PURE=1)."""
+    child = in_child("measure_calls", kind, url, "1" if wrap_record else "",
+                     env={"LOADTESTER_PURE": "1"})  # fmt: skip
+    return float(child.stdout.split()[-1])
+
+
+def instructions_per_request(kind: str, url: str, tmp_path: Path) -> float:
+    """Steady user-space instructions per request of ``kind`` as built (callgrind's count of a
+    LONG_RUN less a SHORT_RUN, per request), the smaller of two measurements."""
+    if shutil.which("valgrind") is None:
+        pytest.skip("valgrind is not installed")
+    if compiled.PURE_REASON is not None:
+        pytest.skip(f"the hot path is not compiled: {compiled.PURE_REASON}")
+    callgrind = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp_path}/callgrind.%p")
+
+    def collected(n: int) -> int:
+        child = in_child("run_requests", kind, url, str(n), prefix=callgrind)
+        found = re.search(r"Collected : (\d+)", child.stderr)
+        assert found, child.stderr[-2000:]
+        return int(found[1])
+
+    return min(
+        (collected(LONG_RUN) - collected(SHORT_RUN)) / (LONG_RUN - SHORT_RUN) for _ in range(2)
+    )
+
+
+def within_budget(kind: str, measured: float, budget: float, what: str = "Python calls") -> None:
     """Fail naming the figure and the budget when ``measured`` is over ``budget``."""
     assert measured <= budget, (
-        f"{kind}: {measured:.3f} Python calls per request in the steady state, over the "
+        f"{kind}: {measured:.3f} {what} per request in the steady state, over the "
         f"budget of {budget}: something now runs per request that did not before (see this "
         "module's docstring to re-measure)"
     )
@@ -154,7 +255,7 @@ def tls_nginx(tmp_path: Path) -> Iterator[Nginx]:
 def test_plain_run_stays_within_its_call_budget(nginx: Nginx) -> None:
     """A closed-loop GET over 10 keep-alive connections costs at most PLAIN_BUDGET Python
     calls per answered request (write, parse, count, latency, phases, next claim)."""
-    within_budget("plain", steady_calls_per_request(plain(nginx.url)), PLAIN_BUDGET)
+    within_budget("plain", calls_per_request("plain", nginx.url), PLAIN_BUDGET)
 
 
 @pytest.mark.system
@@ -162,7 +263,7 @@ def test_mix_with_a_body_check_stays_within_its_call_budget(nginx: Nginx) -> Non
     """A 3-request scenario mix, one request with a body check, costs at most MIX_BUDGET
     Python calls per answered request (picking the request and endpoint, per-request counts,
     reading and matching the checked body)."""
-    within_budget("mix", steady_calls_per_request(mix(nginx.url)), MIX_BUDGET)
+    within_budget("mix", calls_per_request("mix", nginx.url), MIX_BUDGET)
 
 
 @pytest.mark.system
@@ -170,21 +271,57 @@ def test_tls_run_stays_within_its_call_budget(tls_nginx: Nginx) -> None:
     """A closed-loop GET over TLS costs at most TLS_BUDGET Python calls per answered request:
     the plain path plus what the TLS transport runs in Python per read and write."""
     assert tls_nginx.url.startswith("https://")
-    within_budget("TLS", steady_calls_per_request(plain(tls_nginx.url)), TLS_BUDGET)
+    within_budget("TLS", calls_per_request("plain", tls_nginx.url), TLS_BUDGET)
 
 
 @pytest.mark.system
-def test_one_more_call_per_request_is_seen(nginx: Nginx, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_more_call_per_request_is_seen(nginx: Nginx) -> None:
     """The guard is not vacuous: wrapping Histogram.record (called once per answer) in one
     more Python function raises the measured figure by one call per request, over the plain
     run's budget."""
-    before = steady_calls_per_request(plain(nginx.url))
-    record = Histogram.record
-
-    def wrapped(self: Histogram, value_us: int) -> None:
-        record(self, value_us)
-
-    monkeypatch.setattr(Histogram, "record", wrapped)
-    after = steady_calls_per_request(plain(nginx.url))
+    before = calls_per_request("plain", nginx.url)
+    after = calls_per_request("plain", nginx.url, wrap_record=True)
     assert after - before == pytest.approx(1.0, abs=0.05), (before, after)
     assert after > PLAIN_BUDGET, "one more call per request would pass the plain budget"
+
+
+def c_compiler() -> bool:
+    """Whether the C compiler Python was built with (the one setup.py uses) is here."""
+    return shutil.which((sysconfig.get_config_var("CC") or "cc").split()[0]) is not None
+
+
+def test_the_hot_modules_are_compiled() -> None:
+    """Where there is a C compiler, every hot module runs compiled from its current sources:
+    a .pxd out of step with its .py fails the build of the hot path, which then falls back to
+    the sources (slower, and silent but for one warning line of pip)."""
+    if os.environ.get("LOADTESTER_PURE") == "1":
+        pytest.skip("LOADTESTER_PURE=1: the sources run, as asked")
+    if not c_compiler():
+        pytest.skip("no C compiler: the build compiles nothing")
+    assert compiled.PURE_REASON is None, f"the hot path runs from source: {compiled.PURE_REASON}"
+    for module in compiled.HOT:
+        path = importlib.import_module(f"loadtester.loadgen.{module}").__file__ or ""
+        assert path.endswith(tuple(EXTENSION_SUFFIXES)), path
+
+
+@pytest.mark.system
+@pytest.mark.timeout(900)  # four runs under callgrind, about 45 s on an idle 2-core machine
+@pytest.mark.parametrize(("kind", "budget"), [("plain", PLAIN_INSTRUCTIONS),
+                                              ("mix", MIX_INSTRUCTIONS)])  # fmt: skip
+def test_compiled_run_stays_within_its_instruction_budget(
+    nginx: Nginx, tmp_path: Path, kind: str, budget: int
+) -> None:
+    """Compiled, a plain closed-loop GET costs at most PLAIN_INSTRUCTIONS per request, the
+    3-request mix with a body check at most MIX_INSTRUCTIONS."""
+    measured = instructions_per_request(kind, nginx.url, tmp_path)
+    within_budget(f"{kind}, compiled", measured, budget, "instructions")
+
+
+@pytest.mark.system
+@pytest.mark.timeout(900)  # four runs under callgrind, about 45 s on an idle 2-core machine
+def test_compiled_tls_run_stays_within_its_instruction_budget(
+    tls_nginx: Nginx, tmp_path: Path
+) -> None:
+    """Compiled, a plain GET over TLS costs at most TLS_INSTRUCTIONS per request."""
+    measured = instructions_per_request("plain", tls_nginx.url, tmp_path)
+    within_budget("TLS, compiled", measured, TLS_INSTRUCTIONS, "instructions")

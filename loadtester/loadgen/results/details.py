@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from loadtester.loadgen.results.histogram import wire_int
+
 __all__ = ["PHASES", "Details", "Phase"]
 
 # name -> hey's label
@@ -142,11 +144,12 @@ class Details:
     def from_wire(cls, data: Mapping[str, Any]) -> Details:
         """Rebuild from :meth:`to_wire` output."""
         details = cls()
-        details.size = int(data.get("size", 0))
+        details.size = wire_int(data.get("size", 0))
         for name in PHASES:
             n, total, low, high = data.get(name, (0, 0, 0, 0))
             phase = Phase()
-            phase.n, phase.sum, phase.min, phase.max = int(n), int(total), int(low), int(high)
+            phase.n, phase.sum = wire_int(n), wire_int(total)
+            phase.min, phase.max = wire_int(low), wire_int(high)
             if name in _PER_ANSWER:
                 details.answers = phase.n
                 details.set_answer_phase(name, phase)

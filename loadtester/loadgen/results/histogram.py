@@ -13,12 +13,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["MAX_VALUE_US", "Histogram"]
+__all__ = ["INT64_MAX", "MAX_VALUE_US", "Histogram", "wire_int"]
 
 _SUB_BITS = 8
 _HALF = 1 << (_SUB_BITS - 1)  # 128 buckets per power-of-two range
 _LINEAR = 1 << _SUB_BITS  # values below this are exact
 MAX_VALUE_US = 3_600_000_000  # one hour
+INT64_MAX = 2**63 - 1  # the compiled build (histogram.pxd, details.pxd) keeps C 64-bit integers
 
 
 def bucket_index(value: int) -> int:
@@ -41,6 +42,14 @@ def bucket_bounds(index: int) -> tuple[int, int]:
 _SIZE = bucket_index(MAX_VALUE_US) + 1
 
 
+def wire_int(value: Any) -> int:
+    """``int(value)`` of a wire form, which must fit in a signed 64-bit integer (ValueError)."""
+    number = int(value)
+    if not -INT64_MAX - 1 <= number <= INT64_MAX:
+        raise ValueError(f"{number} does not fit in a 64-bit integer")
+    return number
+
+
 class Histogram:
     """Counts of latencies (integer microseconds) in log-linear buckets."""
 
@@ -54,13 +63,18 @@ class Histogram:
         self.max = 0
 
     def record(self, value_us: int) -> None:
-        """Count one value in microseconds (negative counts as 0, huge as one hour)."""
+        """Count one value in microseconds (negative counts as 0, huge as one hour); it must
+        fit in a signed 64-bit integer (OverflowError), as the compiled build takes it."""
         if value_us < _LINEAR:
             if value_us < 0:
+                if value_us < -INT64_MAX - 1:
+                    raise OverflowError("a latency does not fit in a 64-bit integer")
                 value_us = 0
             self.counts[value_us] += 1
         else:
             if value_us > MAX_VALUE_US:
+                if value_us > INT64_MAX:
+                    raise OverflowError("a latency does not fit in a 64-bit integer")
                 value_us = MAX_VALUE_US
             shift = value_us.bit_length() - _SUB_BITS
             self.counts[(shift << 7) + (value_us >> shift)] += 1
@@ -137,10 +151,10 @@ class Histogram:
         hist = cls()
         for index, n in data.get("b", []):
             hist.counts[int(index)] += int(n)
-        hist.total = int(data.get("n", 0))
-        hist.total_us = int(data.get("sum", 0))
-        hist.min = int(data.get("min", MAX_VALUE_US))
-        hist.max = int(data.get("max", 0))
+        hist.total = wire_int(data.get("n", 0))
+        hist.total_us = wire_int(data.get("sum", 0))
+        hist.min = wire_int(data.get("min", MAX_VALUE_US))
+        hist.max = wire_int(data.get("max", 0))
         return hist
 
     def __repr__(self) -> str:

@@ -1,4 +1,4 @@
-"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio Protocol on httptools.
+"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio protocol on httptools.
 
 The hot path (``on_message_complete`` -> ``Engine.release`` -> ``send``) writes pre-built
 request bytes and records the status and the latency in integer microseconds. A connection
@@ -64,8 +64,10 @@ class ConnOwner(Protocol):
         ...
 
 
-class Conn(asyncio.Protocol):
-    """One connection of a slot; replaced by a new Conn when it closes."""
+class Conn:
+    """One connection of a slot; replaced by a new Conn when it closes. An asyncio protocol
+    by its methods, without asyncio.Protocol as base: the compiled build (connection.pxd)
+    makes it a C class, which cannot derive from a Python class."""
 
     __slots__ = (
         "busy", "data", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "idx",

@@ -17,7 +17,7 @@ import math
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from loadtester.loadgen.errors import LoadSpecError
 from loadtester.loadgen.input.spec import LoadSpec
@@ -145,11 +145,14 @@ class Engine:
         """Open ``conn``'s connection; a failure counts against its request, if any."""
         conn.dial_start = _mono()
         addr, tls, server_name = self.endpoint(conn)
+        # Conn has asyncio.Protocol's methods, not its base class (a compiled class cannot
+        # derive from a Python one): the event loop only calls the methods
+        protocol = cast(asyncio.Protocol, conn)
         try:
             if tls is not None:  # OpenSSL on the socket itself: see tlssocket.py
-                await open_tls(self.loop, conn, addr, tls, server_name)
+                await open_tls(self.loop, protocol, addr, tls, server_name)
             else:
-                await self.loop.create_connection(lambda: conn, addr[0], addr[1])
+                await self.loop.create_connection(lambda: protocol, addr[0], addr[1])
         except asyncio.CancelledError:
             conn.dead = True
         except (OSError, ssl.SSLError) as exc:
