@@ -148,9 +148,7 @@ def test_service_on_password_protected_sentinels(start_service: StartService,
                                                  guarded_group: SentinelGroup) -> None:
     """The service is ready, keeps a gate, and logs neither password."""
     service = start_service(f"-state={guarded_group.url()}", "-log-level=debug")
-    service.wait_healthy()
-    assert request(service.port, "/readyz", method="GET") == (200, "OK")
-    assert request(service.port, "/gate/open", GATE) == (202, "")
+    service.open_gate_when_ready()
     assert request(service.port, "/gate/check", GATE) == (200, "Approved")
     assert service.stop() == 0
     logs = "\n".join(service.log_lines())

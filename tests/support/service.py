@@ -96,6 +96,12 @@ class Service:
             time.sleep(0.05)
         raise AssertionError(f"service not healthy within {within}s: {self.log.read_text()}")
 
+    def open_gate_when_ready(self) -> None:
+        """Healthy, ready (its store answers), and GATE opened."""
+        self.wait_healthy()
+        assert request(self.port, "/readyz", method="GET") == (200, "OK")
+        assert request(self.port, "/gate/open", GATE) == (202, "")
+
     def stop(self, signum: int = signal.SIGTERM, within: float = 30) -> int:
         """Send signum and wait for the exit code."""
         if self.process.poll() is None:

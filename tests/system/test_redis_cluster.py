@@ -59,9 +59,7 @@ def test_cluster_down_then_back(start_service: StartService,
                                 own_cluster: RedisClusterGroup) -> None:
     """Every node killed: 503 and /readyz 503; restarted: 200 again, the gate still open."""
     service = start_service(f"-state={own_cluster.url()}", "-log-level=info")
-    service.wait_healthy()
-    assert request(service.port, "/readyz", method="GET") == (200, "OK")
-    assert request(service.port, "/gate/open", GATE) == (202, "")
+    service.open_gate_when_ready()
 
     own_cluster.kill()
     until(lambda: request(service.port, "/readyz", method="GET", timeout=10)[0] == 503, 10,

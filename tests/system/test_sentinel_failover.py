@@ -31,9 +31,7 @@ def test_failover_finds_the_promoted_replica(start_service: StartService,
                                              sentinel_group: SentinelGroup) -> None:
     """Primary SIGKILLed: 503, then 200 within 10 s of the promotion, the WAITed gate kept."""
     service = start_service(f"-state={sentinel_group.url()}", "-log-level=info")
-    service.wait_healthy()
-    assert request(service.port, "/readyz", method="GET") == (200, "OK")
-    assert request(service.port, "/gate/open", GATE) == (202, "")
+    service.open_gate_when_ready()
     assert request(service.port, "/gate/check", GATE) == (200, "Approved")
     acked = subprocess.run(
         ["redis-cli", "-p", str(sentinel_group.primary.port), "WAIT", "1", "1000"],
