@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 
 from loadtester.state.base import KEEP_CLOSED_GATES, Failure, GateChange
+from loadtester.state.sqlite_migrate import add_column
 
 _GATE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS gates ("
@@ -45,9 +46,8 @@ class SqliteGateStore:
         self._db = connection
         for statement in _GATE_SCHEMA:
             self._db.execute(statement)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(gates)")}
-        if "bound" not in columns:  # a file written before approvals could be bound
-            self._db.execute("ALTER TABLE gates ADD COLUMN bound INTEGER NOT NULL DEFAULT 0")
+        # a file written before approvals could be bound
+        add_column(self._db, "gates", "bound", "INTEGER NOT NULL DEFAULT 0")
         # open key -> the checksum it is bound to, None when it approves any revision
         self._open: dict[str, str | None] = {}
         self._version = -1

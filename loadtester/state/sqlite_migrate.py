@@ -27,6 +27,12 @@ from loadtester.state.store_keys import (
 KEYS_VERSION = 1
 
 
+def add_column(db: sqlite3.Connection, table: str, column: str, definition: str) -> None:
+    """Add ``column`` to ``table`` in a file an earlier release wrote without it."""
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Bring the file's keys to KEYS_VERSION (a new file is only marked)."""
     db.execute("BEGIN IMMEDIATE")

@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from loadtester.state.base import KEEP_HISTORY, KEEP_RUNS, LoadRun
+from loadtester.state.sqlite_migrate import add_column
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS load_runs ("
@@ -34,10 +35,8 @@ class SqliteLoadRuns:
         self._db = connection
         for statement in _SCHEMA:
             self._db.execute(statement)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(load_runs)")}
-        if "checksum" not in columns:  # a table written before runs kept their revision
-            self._db.execute(
-                "ALTER TABLE load_runs ADD COLUMN checksum TEXT NOT NULL DEFAULT ''")
+        # a table written before runs kept their revision
+        add_column(self._db, "load_runs", "checksum", "TEXT NOT NULL DEFAULT ''")
 
     async def record(self, run: LoadRun) -> None:
         self._db.execute(

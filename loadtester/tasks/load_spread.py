@@ -183,7 +183,6 @@ async def run_spread(spec: LoadSpec, task: dict[str, Any], store: LoadShares, re
     for share in receiver.shares:
         merged.merge(share.result)
         metrics.LOAD_SHARES.labels(share.state).inc()
-    merged.target_rate = spec.rate
     missed = next((s.reason for s in receiver.shares if s.state != "done"), None)
     return Spread(merged, [s.to_json(shares) for s in receiver.shares],
                   broken=None if allow_partial else missed)
