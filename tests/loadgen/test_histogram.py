@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import pytest
@@ -70,6 +71,27 @@ def test_merge_equals_recording_everything() -> None:
     a.merge(b)
     assert a.counts == both.counts
     assert (a.count, a.min, a.max, a.total_us) == (both.count, both.min, both.max, both.total_us)
+
+
+def test_record_counts_each_value_in_its_bucket() -> None:
+    """record() finds the bucket from a value's highest byte: the bucket bucket_index gives,
+    on both sides of every power of two up to the cap."""
+    values = [v for bit in range(7, 32) for v in (2**bit - 1, 2**bit, 2**bit + 1, 3 << bit)]
+    for value in [v for v in values if v <= MAX_VALUE_US] + [MAX_VALUE_US]:
+        hist = Histogram()
+        hist.record(value)
+        assert hist.counts[bucket_index(value)] == 1, value
+
+
+def test_pickled_histogram_is_the_same() -> None:
+    """A histogram pickled to another process (a worker's interval) keeps every count."""
+    hist = Histogram()
+    for value in (0, 5, 300, 70_000, 20_000_000, MAX_VALUE_US):
+        hist.record(value)
+    again = pickle.loads(pickle.dumps(hist))
+    assert again.counts == hist.counts
+    assert (again.count, again.min, again.max, again.total_us) == (
+        hist.count, hist.min, hist.max, hist.total_us)
 
 
 def test_wire_round_trip_and_empty() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,10 @@ def bucket_bounds(index: int) -> tuple[int, int]:
 
 
 _SIZE = bucket_index(MAX_VALUE_US) + 1
+# the bit length of a byte: record() finds a value's bit length from its highest non-zero byte
+# (values are below 2**32), a table lookup, where the compiled build would call int.bit_length
+# on a Python int made for the purpose
+_BYTE_BITS = bytes(k.bit_length() for k in range(256))
 
 
 def wire_int(value: Any) -> int:
@@ -53,10 +58,11 @@ def wire_int(value: Any) -> int:
 class Histogram:
     """Counts of latencies (integer microseconds) in log-linear buckets."""
 
-    __slots__ = ("counts", "max", "min", "total", "total_us")
+    __slots__ = ("counts", "max", "min", "tally", "total", "total_us")
 
     def __init__(self) -> None:
-        self.counts: list[int] = [0] * _SIZE
+        self.counts = array("q", bytes(8 * _SIZE))  # by bucket index
+        self.tally = self.counts  # the same counts, a C array in the compiled build
         self.total = 0
         self.total_us = 0
         self.min = MAX_VALUE_US
@@ -70,14 +76,20 @@ class Histogram:
                 if value_us < -INT64_MAX - 1:
                     raise OverflowError("a latency does not fit in a 64-bit integer")
                 value_us = 0
-            self.counts[value_us] += 1
+            self.tally[value_us] += 1
         else:
             if value_us > MAX_VALUE_US:
                 if value_us > INT64_MAX:
                     raise OverflowError("a latency does not fit in a 64-bit integer")
                 value_us = MAX_VALUE_US
-            shift = value_us.bit_length() - _SUB_BITS
-            self.counts[(shift << 7) + (value_us >> shift)] += 1
+            # value_us.bit_length() - _SUB_BITS (bucket_index), byte by byte
+            if value_us < 1 << 16:
+                shift = _BYTE_BITS[value_us >> 8]
+            elif value_us < 1 << 24:
+                shift = _BYTE_BITS[value_us >> 16] + 8
+            else:
+                shift = _BYTE_BITS[value_us >> 24] + 16
+            self.tally[(shift << 7) + (value_us >> shift)] += 1
         self.total += 1
         self.total_us += value_us
         if value_us > self.max:
@@ -156,6 +168,10 @@ class Histogram:
         hist.min = wire_int(data.get("min", MAX_VALUE_US))
         hist.max = wire_int(data.get("max", 0))
         return hist
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (to the parent process) as its wire form: a plain Histogram again."""
+        return Histogram.from_wire, (self.to_wire(),)
 
     def __repr__(self) -> str:
         return (

@@ -1,3 +1,4 @@
+from cpython cimport time  # the .py's time.monotonic_ns(): a C call, no Python int
 from loadtester.loadgen.running.engine cimport Engine
 
 cdef class Conn:

@@ -19,8 +19,6 @@ from loadtester.loadgen.running.tlserrors import tls_error_kind
 
 __all__ = ["Conn", "ConnOwner", "Dialled", "HeadConn", "hang_up"]
 
-_mono = time.monotonic_ns
-
 
 class Dialled(Protocol):
     """A connection's protocol: its transport once connected, its connect task until then."""
@@ -109,16 +107,16 @@ class Conn:
             return
         self.transport = tr
         self.parser = httptools.HttpResponseParser(self)
-        now = _mono()
+        now = time.monotonic_ns()
         if self.dial_start:
             self.dial = now - self.dial_start
         if self.busy:
             self.wstart = now
             tr.write(self.data)
-            self.wrote = _mono()
+            self.wrote = time.monotonic_ns()
 
     def data_received(self, data: bytes) -> None:
-        self.last = now = _mono()
+        self.last = now = time.monotonic_ns()
         if not self.got:
             self.got = True
             self.first = now
@@ -141,7 +139,7 @@ class Conn:
         eng = self.eng
         status = self.parser.get_status_code() if self.parser is not None and self.got else 0
         if status and exc is None:  # body delimited by the end of the connection
-            now = _mono()
+            now = time.monotonic_ns()
             self.record(status, now)
             self.busy = False
             eng.release(self, now)
@@ -152,7 +150,7 @@ class Conn:
             self.busy = False
             # a TLS alert after the handshake (TLS 1.3 servers refuse a client certificate so)
             self.recorder().error(tls_error_kind(exc) if isinstance(exc, ssl.SSLError) else "reset")
-            eng.release(self, _mono())
+            eng.release(self, time.monotonic_ns())
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_message_complete(self) -> None:
@@ -188,7 +186,7 @@ class Conn:
         self.sched = sched
         self.sent = self.wstart = now
         self.transport.write(self.data)  # type: ignore[union-attr]
-        self.wrote = _mono()
+        self.wrote = time.monotonic_ns()
 
     def on_body(self, body: bytes) -> None:
         self.eng.rec.details.size += len(body)
@@ -231,7 +229,7 @@ class Conn:
         if self.transport is not None:
             self.wstart = now
             self.transport.write(self.data)
-            self.wrote = _mono()
+            self.wrote = time.monotonic_ns()
 
     def adopt(self, old: Conn) -> None:
         """Carry the request of ``old``, the closed connection this one replaces."""
@@ -251,7 +249,7 @@ class Conn:
         if self.busy:
             self.busy = False
             self.recorder().error(kind)
-            self.eng.release(self, _mono())
+            self.eng.release(self, time.monotonic_ns())
 
 
 class HeadConn(Conn):
@@ -264,7 +262,7 @@ class HeadConn(Conn):
             return
         parser = self.parser
         self.parser = httptools.HttpResponseParser(self)
-        now = _mono()
+        now = time.monotonic_ns()
         eng = self.eng
         eng.rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
         eng.rec.hist.record((now - self.sched) // 1000)

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine"]
 
-_mono = time.monotonic_ns
 _NOT_DUE = -1
 _NO_MORE = -2
 _SWEEP_SECONDS = 0.05
@@ -81,14 +80,17 @@ class Engine:
         self.done: asyncio.Future[None] = self.loop.create_future()
         self.addr: tuple[str, int] = spec.address()
         self.finished_ns = 0
-        self.claim = self.claim_open if share.rate > 0 else self.claim_closed
+        # claim() runs a closed loop's claim itself (the hot path: a C call once compiled) and
+        # hands a scheduled run's to claim_due
+        self.closed_loop = share.rate <= 0 and self.profile is None
+        self.claim_due = self.claim_open
         # the run's number of request i of this share is base + i * stride
         self.base = share.index
         self.stride = share.workers
         self.due_ns = 0  # a staged run: when request next_i is due (-1: never)
         self.due_stage = 0  # ... and its stage
         if self.profile is not None:
-            self.claim = self.claim_staged
+            self.claim_due = self.claim_staged
             self.arm = self.arm_staged  # type: ignore[method-assign]
         self.tls: ssl.SSLContext | None = None
         self.server_name: str | None = None
@@ -104,9 +106,10 @@ class Engine:
 
     async def prepare(self) -> None:
         """Resolve the host once and open the connections (failures are retried later)."""
-        lookup = _mono()
+        lookup = time.monotonic_ns()
         self.addr = await self.resolve(*self.spec.address())
-        self.rec.details.dns.add(_mono() - lookup)  # one lookup, counted on the first request
+        # one lookup, counted on the first request
+        self.rec.details.dns.add(time.monotonic_ns() - lookup)
         for idx in range(self.share.concurrency):
             conn = self.conn_class(self, idx)
             self.free.append(conn)
@@ -143,7 +146,7 @@ class Engine:
 
     async def connect(self, conn: Conn) -> None:
         """Open ``conn``'s connection; a failure counts against its request, if any."""
-        conn.dial_start = _mono()
+        conn.dial_start = time.monotonic_ns()
         addr, tls, server_name = self.endpoint(conn)
         # Conn has asyncio.Protocol's methods, not its base class (a compiled class cannot
         # derive from a Python one): the event loop only calls the methods
@@ -165,7 +168,7 @@ class Engine:
                 elif isinstance(exc, ssl.SSLError):
                     kind = tls_error_kind(exc)
                 conn.recorder().error(kind)
-                self.release(conn, _mono())
+                self.release(conn, time.monotonic_ns())
         finally:
             conn.task = None
 
@@ -191,7 +194,7 @@ class Engine:
         given) replaces the share's request count, and a closed loop numbers its requests
         (the mix's order) after the ``claimed`` ones the other process sent."""
         spec, share = self.spec, self.share
-        delay = (max(start_ns, resume_ns) - _mono()) / 1e9
+        delay = (max(start_ns, resume_ns) - time.monotonic_ns()) / 1e9
         if delay > 0:
             await asyncio.sleep(delay)
         if self.done.done():  # stopped before the start: send nothing
@@ -222,7 +225,7 @@ class Engine:
         """End early: send nothing due from ``at_ns`` (default now), let in-flight requests
         finish. A run bounded by a request count stops claiming at once. Returns how many
         requests were claimed (sent, in flight or failed) until then."""
-        now = _mono()
+        now = time.monotonic_ns()
         end = max(at_ns, now)
         if self.end_ns == 0 or self.end_ns > end:
             self.end_ns = end
@@ -237,9 +240,11 @@ class Engine:
     # claim(now) hands out the next due request: its scheduled time (>= 0), or a negative
     # value after doing what the pump does then: _NOT_DUE once the timer is armed for it,
     # _NO_MORE after finishing the share if nothing is in flight (see exhausted()).
-    def claim_closed(self, now: int) -> int:
-        """Closed loop: the next request is due right now, if there is one (next_i counts
-        them: a mix picks its request by it)."""
+    def claim(self, now: int) -> int:
+        """The next due request's scheduled time, or _NOT_DUE/_NO_MORE. Closed loop: due
+        right now, if there is one (next_i counts them: a mix picks its request by it)."""
+        if not self.closed_loop:
+            return self.claim_due(now)
         if self.remaining is not None:
             if self.remaining <= 0:
                 return self.exhausted()
@@ -359,7 +364,7 @@ class Engine:
     def tick(self) -> None:
         """Hand due requests to free connections."""
         self.timer = None
-        now = _mono()
+        now = time.monotonic_ns()
         free = self.free
         while free:
             sched = self.claim(now)
@@ -369,7 +374,7 @@ class Engine:
 
     def sweep(self) -> None:
         """Time out slow requests; after the end plus a grace period, abort the rest."""
-        now = _mono()
+        now = time.monotonic_ns()
         timeout = int(self.spec.timeout * 1e9)
         hard_stop = self.end_ns and now > self.end_ns + min(
             timeout or _STOP_GRACE_NS, _STOP_GRACE_NS
@@ -385,7 +390,7 @@ class Engine:
         """Mark the share done."""
         if not self.done.done():
             # a run bounded by a duration lasts that long even if its last answer came early
-            self.finished_ns = max(_mono(), self.end_ns)
+            self.finished_ns = max(time.monotonic_ns(), self.end_ns)
             self.done.set_result(None)
 
     def shutdown(self) -> None:
@@ -410,7 +415,7 @@ class Engine:
             result.stage_sent = rec.stages
             result.stage_targets = self.profile.stage_targets()
         result.target_rate = self.spec.rate
-        end = self.finished_ns or _mono()
+        end = self.finished_ns or time.monotonic_ns()
         result.elapsed = max(end - self.start_ns, 0) / 1e9 if self.start_ns else 0.0
         result.unsent, self.unsent = self.unsent, 0
         return result, rec.details

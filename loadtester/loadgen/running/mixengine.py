@@ -11,8 +11,10 @@ request and hands it to a free connection of its endpoint.
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
+from typing import cast
 
 import httptools
 
@@ -26,21 +28,42 @@ from loadtester.loadgen.running.recorder import Recorder
 from loadtester.loadgen.running.shares import WorkerShare
 from loadtester.loadgen.running.tlscontext import client_context
 
-__all__ = ["MixConn", "MixEngine", "split_connections"]
+__all__ = ["MixConn", "MixEngine", "Sending", "split_connections"]
 
-_mono = time.monotonic_ns
+
+class Sending:
+    """What a connection reads of its mix request on every answer, in fields of their own:
+    typed C fields in the compiled build (mixengine.pxd), where a MixRequest's are generic
+    attribute reads."""
+
+    __slots__ = ("body", "checked", "data", "early", "head", "idempotent", "literal",
+                 "max_latency_us", "status")
+
+    def __init__(self, req: MixRequest) -> None:
+        self.data = req.data
+        self.checked = bool(req.checks)
+        self.status = req.status
+        self.body = req.body
+        # a body check without regexp syntax, as the text it matches: a substring test
+        plain = req.body.pattern if req.body is not None else None
+        self.literal = plain if plain and re.escape(plain) == plain else None
+        self.early = req.early
+        self.max_latency_us = req.max_latency_us
+        self.head = req.head
+        self.idempotent = req.idempotent
 
 
 class MixConn(Conn):
     """A connection that carries any request of the mix to its endpoint, and checks answers."""
 
-    __slots__ = ("buf", "matched", "req")
-
-    eng: MixEngine
+    __slots__ = ("buf", "matched", "mixer", "req")
 
     def __init__(self, eng: ConnOwner, idx: int) -> None:
         super().__init__(eng, idx)
-        self.req: MixRequest = self.eng.requests[0]
+        # eng again, as the MixEngine it is: the compiled build then reads its fields and
+        # calls its pump directly, where eng (a Conn's Engine) reaches them by name
+        self.mixer = cast(MixEngine, eng)
+        self.req: Sending = self.mixer.sending[0]
         self.buf = bytearray()  # the body read so far, for a body check
         self.matched = False
 
@@ -50,7 +73,7 @@ class MixConn(Conn):
         self.req = old.req
 
     def recorder(self) -> Recorder:
-        return self.eng.recs[self.ri]
+        return self.mixer.recs[self.ri]
 
     def may_resend(self) -> bool:
         return self.req.idempotent
@@ -58,7 +81,7 @@ class MixConn(Conn):
     def record(self, status: int, now: int) -> None:
         """Count the answer under its request, with the first check it fails."""
         req = self.req
-        rec = self.eng.recs[self.ri]
+        rec = self.mixer.recs[self.ri]
         rec.codes[status] += 1
         latency = (now - self.sched) // 1000
         rec.hist.record(latency)
@@ -66,7 +89,7 @@ class MixConn(Conn):
         rec.details.answered(wrote - self.wstart, first - wrote, now - first)
         if self.dial:
             self.count_dial()
-        if not req.checks:
+        if not req.checked:
             return
         failed = None
         if req.status is not None and status not in req.status:
@@ -94,7 +117,10 @@ class MixConn(Conn):
             return
         buf = self.buf
         # the whole body in one piece, as usual: tried where it lies, not copied
-        if req.early and not buf and len(body) <= BODY_CHECK_CAP and req.body.search(body):
+        if req.early and not buf and len(body) <= BODY_CHECK_CAP and (
+            # (find, not `in`: `in` tries the text as an integer first, raising an error)
+            body.find(req.literal) >= 0 if req.literal is not None else req.body.search(body)
+        ):
             self.matched = True
             return
         room = BODY_CHECK_CAP - len(buf)
@@ -115,12 +141,11 @@ class MixConn(Conn):
         self.record(parser.get_status_code(), now)  # type: ignore[union-attr]
         self.busy = False
         self.served += 1
-        eng = self.eng
+        eng = self.mixer
         if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
             self.close()
         eng.in_flight -= 1
-        eng.frees[self.endpoint].append(self)
-        eng.pump(now)
+        eng.pump(now, self)
 
 
 class MixHeadConn(MixConn):
@@ -148,6 +173,7 @@ class MixEngine(Engine):
         mix: Mix = spec.mix
         self.mix = mix
         self.requests = mix.requests
+        self.sending = [Sending(r) for r in mix.requests]
         self.order = mix.order
         self.period = len(mix.order)
         self.endpoint_of = [r.endpoint for r in mix.requests]
@@ -171,10 +197,10 @@ class MixEngine(Engine):
     async def prepare(self) -> None:
         """Resolve each endpoint once; open its connections, in proportion to its share of
         the requests (at least one each)."""
-        lookup = _mono()
+        lookup = time.monotonic_ns()
         for k, (host, port) in enumerate(self.addrs):
             self.addrs[k] = await self.resolve(host, port)
-        self.rec.details.dns.add(_mono() - lookup)
+        self.rec.details.dns.add(time.monotonic_ns() - lookup)
         shares = [0] * len(self.addrs)
         for req in self.requests:
             shares[req.endpoint] += req.weight
@@ -195,36 +221,44 @@ class MixEngine(Engine):
         name = self.server_names[conn.endpoint]
         return self.addrs[conn.endpoint], self.tls if target.tls else None, name
 
-    def pump(self, now: int) -> None:
-        """Send due requests, in order, while their endpoint has a free connection."""
+    def pump(self, now: int, ended: MixConn | None = None) -> None:
+        """Send due requests, in order, while their endpoint has a free connection; ``ended``,
+        a connection whose request is over, is free too, and taken first for its endpoint (as
+        if on top of its free list: it does not go through the list, the hot path)."""
         order, period, frees, endpoint_of = self.order, self.period, self.frees, self.endpoint_of
-        requests = self.requests
+        sending = self.sending
         while True:
             ri = order[(self.base + self.next_i * self.stride) % period]
-            free = frees[endpoint_of[ri]]
-            if not free:
-                return  # one of its connections is busy and calls release()
+            endpoint = endpoint_of[ri]
+            free = frees[endpoint]
+            taken = ended if ended is not None and ended.endpoint == endpoint else None
+            if taken is None and not free:
+                break  # one of its connections is busy and calls release()
             sched = self.claim(now)
             if sched < 0:
-                return
-            conn = free.pop()
+                break
+            if taken is None:
+                conn = free.pop()
+            else:
+                conn, ended = taken, None
             conn.ri = ri  # the request it carries (set here, not in a call: the hot path)
-            req = conn.req = requests[ri]
+            req = conn.req = sending[ri]
             conn.data = req.data
             self.in_flight += 1  # Engine.dispatch, inlined (the hot path)
             if conn.dead:
                 self.reopen(conn.idx, sched, now)
             else:
                 conn.send(sched, now)
+        if ended is not None:
+            frees[ended.endpoint].append(ended)
 
     def release(self, conn: Conn, now: int) -> None:
         self.in_flight -= 1
-        self.frees[conn.endpoint].append(conn)  # type: ignore[arg-type]  # a MixConn here
-        self.pump(now)
+        self.pump(now, conn)  # type: ignore[arg-type]  # a MixConn here
 
     def tick(self) -> None:
         self.timer = None
-        self.pump(_mono())
+        self.pump(time.monotonic_ns())
 
     def keep_samples(self, cap: int) -> None:
         super().keep_samples(cap)

@@ -3,6 +3,8 @@ each snapshot; a scenario's engine keeps one per request."""
 
 from __future__ import annotations
 
+from array import array
+
 from loadtester.loadgen.results.details import Details
 from loadtester.loadgen.results.histogram import Histogram
 from loadtester.loadgen.results.result import LoadResult
@@ -17,7 +19,7 @@ class Recorder:
     __slots__ = ("checks", "codes", "details", "errors", "hist", "rejected", "retried", "stages")
 
     def __init__(self, stages: int = 0, samples: SampleBudget | None = None) -> None:
-        self.codes = [0] * 1000
+        self.codes = array("q", bytes(8 * 1000))  # by status code; a C array once compiled
         self.errors: dict[str, int] = {}
         # a compare run's (``samples``: its engine's budget) also keeps the raw latencies
         self.hist = Histogram() if samples is None else SampledHistogram(samples)
