@@ -21,7 +21,8 @@ results -> errors, tools -> results, and cli.py on top of them all.
       compare.py         a compare run: canary and primary side by side, the differences
       comparison.py      what a compare run decides: target unreachable, or the verdict
     running/             sending
-      connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio protocol, httptools)
+      connection.py      Conn: one keep-alive HTTP/1.1 connection (asyncio protocol)
+      responsehead.py    ResponseHead: the usual answer's head, read without httptools
       engine.py          Engine: one process's share, closed or open loop, stages
       mixengine.py       MixEngine, MixConn: a scenario's mix on the same pump
       factory.py         new_engine(spec, share): the one place that picks the engine

@@ -29,7 +29,8 @@ __all__ = ["HOT", "PURE_REASON", "install", "stamp_text"]
 # the compiled modules, below loadtester.loadgen
 HOT = (
     "running.connection", "running.engine", "running.mixengine", "running.recorder",
-    "running.samples", "running.tlssocket", "results.histogram", "results.details",
+    "running.responsehead", "running.samples", "running.tlssocket", "results.histogram",
+    "results.details",
 )  # fmt: skip
 _PACKAGE = "loadtester.loadgen."
 _HERE = Path(__file__).parent

@@ -7,6 +7,8 @@ import socket
 import pytest
 
 from loadtester.loadgen.input.spec import LoadSpec
+from loadtester.loadgen.results.details import Details
+from loadtester.loadgen.running import connection
 from loadtester.loadgen.running.workers import run_load
 from tests.support.servers import Reply, ServerFactory
 
@@ -46,6 +48,29 @@ async def test_chunked_and_head(serve: ServerFactory) -> None:
     result = await run_load(spec, workers=1)
     assert result.status_counts == {200: 300}
     assert head.connections == 3
+
+
+@pytest.mark.parametrize("reads_heads", [True, False], ids=["ResponseHead", "httptools"])
+async def test_answers_in_pieces_and_changing_framing(
+    serve: ServerFactory, monkeypatch: pytest.MonkeyPatch, reads_heads: bool
+) -> None:
+    """Answers whose heads and bodies come in several reads, and connections whose answers
+    turn from Content-Length to chunked, are all counted, with their bodies' sizes, by both
+    readers (connections in this process: workers=0)."""
+    monkeypatch.setattr(connection, "READS_HEADS", reads_heads)
+
+    def reply(n: int) -> Reply:  # short bodies: the head itself comes in pieces
+        return Reply(body=b"z" * (3000 if n % 3 else 10), pieces=1 + n % 4, chunked=n % 10 == 0)
+
+    server = await serve(reply)
+    details = Details()
+    spec = LoadSpec(url=server.url, requests=120, concurrency=3)
+    result = await run_load(spec, workers=0, details=details)
+    assert result.errors == {}
+    assert result.status_counts == {200: 120} == dict(server.answered)
+    sizes = [len(reply(n).body) * (2 if reply(n).chunked else 1) for n in range(1, 121)]
+    assert details.size == sum(sizes)  # (a chunked answer here: the body twice)
+    assert server.connections == 3
 
 
 async def test_server_closing_keepalive_connections(serve: ServerFactory) -> None:

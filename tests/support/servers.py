@@ -20,6 +20,7 @@ class Reply:
     close_header: bool = False  # answer with "Connection: close" and close
     close_after: bool = False  # answer normally (keep-alive) then close the connection
     drop: bool = False  # close without answering
+    pieces: int = 1  # written in this many pieces, 5 ms apart (so read in as many reads)
 
 
 Behaviour = Callable[[int], Reply]
@@ -86,7 +87,13 @@ class CountingServer:
                 if reply.drop:
                     self.dropped += 1
                     break
-                writer.write(_response(reply, head.startswith(b"HEAD ")))
+                answer = _response(reply, head.startswith(b"HEAD "))
+                cuts = [len(answer) * k // reply.pieces for k in range(reply.pieces + 1)]
+                for k in range(reply.pieces):
+                    if k:
+                        await writer.drain()
+                        await asyncio.sleep(0.005)
+                    writer.write(answer[cuts[k] : cuts[k + 1]])
                 self.answered[reply.status] += 1
                 if reply.close_header or reply.close_after:
                     break

@@ -1,8 +1,10 @@
-"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio protocol on httptools.
+"""One HTTP/1.1 client connection of a concurrency slot: a raw asyncio protocol.
 
-The hot path (``on_message_complete`` -> ``Engine.release`` -> ``send``) writes pre-built
-request bytes and records the status and the latency in integer microseconds. A connection
-sees its engine through :class:`ConnOwner` only.
+The hot path (``data_received`` -> ``complete`` -> the next ``claim``) writes pre-built
+request bytes and records the status and the latency in integer microseconds. Answers are read
+by :class:`ResponseHead` and counted by their length until a head it leaves to httptools; from
+there httptools reads the connection. A connection sees its engine through :class:`ConnOwner`
+only.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Protocol, cast
 import httptools
 
 from loadtester.loadgen.running.recorder import Recorder
+from loadtester.loadgen.running.responsehead import READS_HEADS, ResponseHead
 from loadtester.loadgen.running.tlserrors import tls_error_kind
 
 __all__ = ["Conn", "ConnOwner", "Dialled", "HeadConn", "hang_up"]
@@ -68,9 +71,9 @@ class Conn:
     makes it a C class, which cannot derive from a Python class."""
 
     __slots__ = (
-        "busy", "data", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "idx",
-        "last", "parser", "retried", "ri", "sched", "sent", "served", "task", "transport", "wrote",
-        "wstart",
+        "busy", "data", "dead", "dial", "dial_start", "endpoint", "eng", "first", "got", "head",
+        "idx", "last", "need", "parser", "reads_body", "retried", "ri", "sched", "sent", "served",
+        "task", "transport", "wrote", "wstart",
     )  # fmt: skip
 
     def __init__(self, eng: ConnOwner, idx: int) -> None:
@@ -78,7 +81,11 @@ class Conn:
         self.idx = idx
         self.data = eng.request  # the bytes of the request in flight
         self.transport: asyncio.Transport | None = None
+        # answers are read by head (None: by httptools from the start), until parser is set
+        self.head: ResponseHead | None = ResponseHead() if READS_HEADS else None
         self.parser: httptools.HttpResponseParser | None = None
+        self.need = -1  # body bytes still to come of the answer being read; -1: its head
+        self.reads_body = False  # whether bodies go to on_body (else only their size counts)
         self.task: asyncio.Task[None] | None = None
         self.busy = False
         self.dead = False
@@ -106,7 +113,8 @@ class Conn:
             tr.abort()
             return
         self.transport = tr
-        self.parser = httptools.HttpResponseParser(self)
+        if self.head is None:
+            self.parser = httptools.HttpResponseParser(self)
         now = time.monotonic_ns()
         if self.dial_start:
             self.dial = now - self.dial_start
@@ -120,6 +128,44 @@ class Conn:
         if not self.got:
             self.got = True
             self.first = now
+        if self.parser is None:
+            self.read(data)
+        else:
+            self.feed(data)
+
+    def read(self, data: bytes) -> None:
+        """Read answers in ``data`` by their heads and lengths; at a head ResponseHead leaves
+        to httptools, hand the rest of the connection to httptools."""
+        head = self.head
+        assert head is not None
+        at = 0
+        end = len(data)
+        while at < end and not self.dead:
+            need = self.need
+            if need < 0:
+                after = head.parse(data, at, end)
+                if after < 0:
+                    self.parser = httptools.HttpResponseParser(self)
+                    self.feed(data[at:])
+                    return
+                at = after
+                need = head.length
+            else:
+                taken = need if need < end - at else end - at
+                if self.reads_body:
+                    self.on_body(data[at : at + taken])
+                else:
+                    self.eng.rec.details.size += taken
+                at += taken
+                need -= taken
+            if need:
+                self.need = need
+            else:
+                self.need = -1
+                self.complete(head.status, head.keep)
+
+    def feed(self, data: bytes) -> None:
+        """Give ``data`` to httptools; an answer it cannot parse fails the request."""
         try:
             self.parser.feed_data(data)  # type: ignore[union-attr]
         except httptools.HttpParserError:
@@ -137,7 +183,10 @@ class Conn:
         if not self.busy:
             return
         eng = self.eng
-        status = self.parser.get_status_code() if self.parser is not None and self.got else 0
+        if self.parser is not None:
+            status = self.parser.get_status_code() if self.got else 0
+        else:  # an answer whose head was read (its body cut short), else none
+            status = cast(ResponseHead, self.head).status if self.need >= 0 else 0
         if status and exc is None:  # body delimited by the end of the connection
             now = time.monotonic_ns()
             self.record(status, now)
@@ -154,20 +203,28 @@ class Conn:
 
     # -- httptools callbacks ----------------------------------------------------------------
     def on_message_complete(self) -> None:
+        parser = self.parser
+        self.complete(parser.get_status_code(), parser.should_keep_alive())  # type: ignore[union-attr]
+
+    def on_body(self, body: bytes) -> None:
+        self.eng.rec.details.size += len(body)
+
+    # -- answers ----------------------------------------------------------------------------
+    def complete(self, status: int, keep: bool) -> None:
+        """The answer is in, with ``status``; ``keep``: the server keeps the connection."""
         if not self.busy:  # an answer nobody asked for
             return
         now = self.last
         eng = self.eng
         rec = eng.rec
-        parser = self.parser
-        rec.codes[parser.get_status_code()] += 1  # type: ignore[union-attr]
+        rec.codes[status] += 1
         rec.hist.record((now - self.sched) // 1000)
         first = self.first
         rec.details.answered(self.wrote - self.wstart, first - self.wrote, now - first)
         if self.dial:
             self.count_dial()
         self.served += 1
-        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+        if not (eng.keepalive and keep):
             self.busy = False
             self.close()
             eng.release(self, now)
@@ -188,11 +245,8 @@ class Conn:
         self.transport.write(self.data)  # type: ignore[union-attr]
         self.wrote = time.monotonic_ns()
 
-    def on_body(self, body: bytes) -> None:
-        self.eng.rec.details.size += len(body)
-
     def record(self, status: int, now: int) -> None:
-        """Count an answer (on_message_complete does the same inline: the hot path)."""
+        """Count an answer (complete does the same inline: the hot path)."""
         rec = self.eng.rec
         rec.codes[status] += 1
         rec.hist.record((now - self.sched) // 1000)
@@ -256,6 +310,10 @@ class HeadConn(Conn):
     """A HEAD response has no body whatever its Content-Length says: done after the headers."""
 
     __slots__ = ()
+
+    def __init__(self, eng: ConnOwner, idx: int) -> None:
+        super().__init__(eng, idx)
+        self.head = None  # (ResponseHead would read a body that is not there)
 
     def on_headers_complete(self) -> None:
         if not self.busy:

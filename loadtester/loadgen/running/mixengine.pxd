@@ -19,6 +19,8 @@ cdef class MixConn(Conn):
     cdef public bint matched
     @cython.locals(rec=Recorder, latency=cython.longlong)
     cpdef record(self, long long status, long long now)
+    cpdef on_body(self, body)
+    cpdef complete(self, long long status, bint keep)
 
 cdef class MixHeadConn(MixConn):
     pass

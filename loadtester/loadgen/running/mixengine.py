@@ -66,6 +66,7 @@ class MixConn(Conn):
         self.req: Sending = self.mixer.sending[0]
         self.buf = bytearray()  # the body read so far, for a body check
         self.matched = False
+        self.reads_body = True
 
     def adopt(self, old: Conn) -> None:
         super().adopt(old)
@@ -131,18 +132,18 @@ class MixConn(Conn):
             self.matched = True
             self.buf = bytearray()  # matched: the rest of the body is not kept
 
-    def on_message_complete(self) -> None:
-        """The answer is in: count it and give the connection its next request (what
-        Engine.release does, inlined: the hot path)."""
+    # -- answers ----------------------------------------------------------------------------
+    def complete(self, status: int, keep: bool) -> None:
+        """Count the answer and give the connection its next request (what Engine.release
+        does, inlined: the hot path)."""
         if not self.busy:
             return
         now = self.last
-        parser = self.parser
-        self.record(parser.get_status_code(), now)  # type: ignore[union-attr]
+        self.record(status, now)
         self.busy = False
         self.served += 1
         eng = self.mixer
-        if not (eng.keepalive and parser.should_keep_alive()):  # type: ignore[union-attr]
+        if not (eng.keepalive and keep):
             self.close()
         eng.in_flight -= 1
         eng.pump(now, self)
@@ -153,6 +154,10 @@ class MixHeadConn(MixConn):
     Content-Length says, so it is complete after its headers."""
 
     __slots__ = ()
+
+    def __init__(self, eng: ConnOwner, idx: int) -> None:
+        super().__init__(eng, idx)
+        self.head = None  # (ResponseHead would read a body that is not there)
 
     def on_headers_complete(self) -> None:
         if self.busy and self.req.head:
