@@ -16,9 +16,11 @@ with httptools, 35-40k with these loops). Tests call ResponseHead in either buil
 
 from __future__ import annotations
 
+from importlib.machinery import EXTENSION_SUFFIXES
+
 __all__ = ["READS_HEADS", "ResponseHead"]
 
-READS_HEADS = not __file__.endswith(".py")  # this module runs compiled
+READS_HEADS = __file__.endswith(tuple(EXTENSION_SUFFIXES))  # this module runs compiled
 
 # byte classes: RFC 9110 tchar (a header name), and a field value's bytes (VCHAR, obs-text,
 # SP, HTAB: what llhttp accepts there)
