@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from loadtester.loadgen.running.responsehead import ResponseHead
+from loadtester.loadgen.running.responsehead import KNOWN, ResponseHead
 
 NGINX = (
     b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Sat, 05 Dec 2026 09:26:03 GMT\r\n"
@@ -232,3 +232,20 @@ def test_a_connection_reads_each_head_as_a_fresh_one_would(first: bytes, then: b
         assert head.parse(data, 0, len(data)) == after
         if after >= 0:
             assert [head.status, head.length, head.keep] == figures
+
+
+def test_a_mix_of_heads_is_known_again_whatever_their_order() -> None:
+    """Each of a mix's heads is read once and then known by comparison, in whatever order
+    they come (which the scheduling decides); beyond KNOWN distinct heads the oldest is
+    forgotten, and every head is still read right."""
+    heads = [NGINX.replace(b"Length: 15", b"Length: %d" % n) for n in range(10, 11 + KNOWN)]
+    head = ResponseHead()
+    for order in (heads[:3], heads[2::-1], heads[1:3] + heads[:1]):
+        for data in order:
+            assert head.parse(data, 0, len(data)) == len(data)
+            assert head.length == int(data.split(b"Length: ")[1][:2])
+    assert [known.raw for known in head.known] == heads[2::-1]  # read once each, latest first
+    for data in heads:
+        assert head.parse(data, 0, len(data)) == len(data)
+        assert head.length == int(data.split(b"Length: ")[1][:2])
+    assert [known.raw for known in head.known] == heads[:0:-1]
