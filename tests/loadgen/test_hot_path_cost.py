@@ -91,12 +91,12 @@ TLS_BUDGET = 15.5
 # 3 942, mix 6 080, TLS 18 829. But the mix then cost 6 080 to 7 700 from one run to the next
 # (CI measured 7 613): a connection knew its last head only, and which of the mix's answers
 # followed which on a connection was up to the scheduling. Knowing its last 8 distinct heads
-# (responsehead.KNOWN; 2026-12-05, 10 runs each, TLS 3): plain 3 817-4 133, mix 6 081-6 448,
-# TLS 18 644-18 914. The budgets sit about 8 % above the highest figures.
+# (responsehead.KNOWN; 2026-12-05, 10 runs each, TLS 3): plain 3 650-4 088, mix 5 949-6 287,
+# TLS 18 678-18 810. The budgets sit about 8 % above the highest figures.
 SHORT_RUN = 1_000
 LONG_RUN = 6_000
 PLAIN_INSTRUCTIONS = 4_450
-MIX_INSTRUCTIONS = 6_950
+MIX_INSTRUCTIONS = 6_800
 TLS_INSTRUCTIONS = 20_300
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,11 @@ of a plain request's instructions in the compiled build). A head this does not r
 anything malformed) is left to httptools, which then reads the connection to its end: the
 answer's verdict stays httptools' (llhttp's, strict).
 A server's answers mostly repeat their heads byte for byte (nginx's change with its Date, once
-a second): a head equal to one of the last KNOWN read is known by comparisons (memcmp). Several,
-not one: a mix's requests each have their answer's head, and which follow which on a
-connection is up to the scheduling (with the last head only, a 3-request mix cost 6 100 to
-7 700 instructions per request from one run to the next).
+a second): a head equal to the last one read is known by one comparison (memcmp), one equal to
+any of the KNOWN distinct heads read before by a few. Several, not one: a mix's requests each
+have their answer's head, and which follow which on a connection is up to the scheduling
+(knowing the last head only, a 3-request mix cost 6 100 to 7 700 instructions per request
+from one run to the next).
 
 Connections read heads here in the compiled build only (READS_HEADS): run as Python, the byte
 loops below cost more than httptools' C (a plain run on the sources: 105k requests per second
@@ -65,12 +66,13 @@ class ResponseHead:
     """What the generator needs of an answer's head: the status, the body's length and whether
     the connection is kept alive after it (llhttp's should_keep_alive)."""
 
-    __slots__ = ("keep", "known", "length", "status")
+    __slots__ = ("keep", "known", "length", "seen", "status")
 
     def __init__(self) -> None:
         self.status = 0
         self.length = 0  # body bytes after the head
         self.keep = False
+        self.seen = b""  # the last head read, byte for byte (the figures above are its)
         self.known: list[KnownHead] = []  # the last KNOWN distinct heads read, the latest first
 
     def parse(self, data: bytes, start: int, end: int) -> int:
@@ -83,12 +85,19 @@ class ResponseHead:
         i = start
         if end > len(data) or end - i < 16:  # (16: "HTTP/1.1 200\r\n\r\n")
             return -1
-        for known in self.known:  # a head read before: its figures
-            if data.startswith(known.raw, start, end):
+        # ("seen and": where seen is not empty, it only makes Cython 3.3 pass start and end to
+        # its C startswith as C integers; alone, startswith has them boxed as Python ints)
+        seen = self.seen
+        if seen and data.startswith(seen, start, end):  # the last head again: its figures
+            return start + len(seen)
+        for known in self.known:  # another one read before
+            seen = known.raw
+            if seen and data.startswith(seen, start, end):
                 self.status = known.status
                 self.length = known.length
                 self.keep = known.keep
-                return start + len(known.raw)
+                self.seen = seen
+                return start + len(seen)
         if raw[i] != 72 or raw[i + 1] != 84 or raw[i + 2] != 84 or raw[i + 3] != 80:  # HTTP
             return -1
         if raw[i + 4] != 47 or raw[i + 5] != 49 or raw[i + 6] != 46:  # /1.
@@ -172,7 +181,8 @@ class ResponseHead:
         self.status = status
         self.length = length
         self.keep = not close if minor == 1 else keep_alive
-        self.known.insert(0, KnownHead(data[start:i], status, length, self.keep))
+        self.seen = data[start:i]
+        self.known.insert(0, KnownHead(self.seen, status, length, self.keep))
         if len(self.known) > KNOWN:
             self.known.pop()
         return i
