@@ -19,6 +19,7 @@ cdef class ResponseHead:
     # raw, kind: the bytes of data and of _CLASS, unchecked (parse checks every index)
     @cython.locals(raw=cython.p_const_uchar, kind=cython.p_const_uchar, seen=bytes,
                    known=KnownHead, i=Py_ssize_t, name=Py_ssize_t, size=Py_ssize_t,
-                   value=Py_ssize_t, last=Py_ssize_t, token=Py_ssize_t, tail=Py_ssize_t, c=long, minor=long,
-                   status=cython.longlong, length=cython.longlong, close=bint, keep_alive=bint)
+                   value=Py_ssize_t, last=Py_ssize_t, token=Py_ssize_t, tail=Py_ssize_t,
+                   c=long, minor=long, status=cython.longlong, length=cython.longlong,
+                   close=bint, keep_alive=bint)
     cpdef long long parse(self, bytes data, Py_ssize_t start, Py_ssize_t end)
